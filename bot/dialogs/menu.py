@@ -1,0 +1,27 @@
+"""The main menu and help: the place every dialog can return to."""
+
+from __future__ import annotations
+
+from bot.context import MENU, Ctx, btn
+
+
+def menu_buttons() -> tuple:
+    # Activities (活动) and points (积分) join here in a later issue.
+    return (
+        btn("bot.menu_wish", "m.wish"),
+        btn("bot.menu_need", "m.need"),
+        btn("bot.menu_suggestion", "m.sugg"),
+        btn("bot.menu_mine", "m.mine"),
+        btn("bot.menu_help", "m.help"),
+    )
+
+
+def show_menu(ctx: Ctx, *, intro_key: str | None = "bot.menu") -> None:
+    ctx.goto("menu")
+    if intro_key:
+        ctx.say_key(intro_key, *menu_buttons())
+
+
+def show_help(ctx: Ctx) -> None:
+    ctx.goto("menu")
+    ctx.say_key("bot.help", btn("bot.back", MENU))

@@ -1,0 +1,129 @@
+"""Everything one ``linli serve`` process runs, started and stopped in order.
+
+Start: database engine → migrations → NLP dictionaries → dialog engine → channel fronts
+→ outbox worker and inbox recovery. ``ready`` turns true only after all of it, which is
+what ``/readyz`` reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+
+from bot.engine import DialogEngine
+from community.outbox import OutboxWorker, Sender, SendResult
+from linli.settings import Settings
+from nlp.classifier import get_classifier
+from nlp.tokenizer import initialize as initialize_nlp
+from storage import inbox
+from storage.db import create_engine, create_session_factory
+from storage.migrate import upgrade
+from storage.models import OutboxMessage
+from webhooks.generic.client import PushClient
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings.resolved_database_url)
+        self.factory = create_session_factory(self.engine)
+        self.dialog = DialogEngine(self.factory, settings)
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        self.push = PushClient(self.http)
+        self.telegram = None
+        self.outbox: OutboxWorker | None = None
+        self.ready = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, *, migrate: bool = True) -> None:
+        if migrate:
+            await upgrade(self.engine)
+        await asyncio.to_thread(initialize_nlp, self.settings.data_dir / "cache")
+        get_classifier()
+        senders: dict[str, Sender] = {}
+        for name in self.settings.generic_channels:
+            senders[f"generic:{name}"] = self._generic_sender(name)
+        if self.settings.telegram_enabled:
+            from bot.telegram.setup import TelegramFront
+
+            self.telegram = TelegramFront(self.settings, self.engine, self.dialog)
+            senders["telegram"] = self.telegram.send
+        self.outbox = OutboxWorker(self.factory, senders, self.settings.outbox_poll_seconds)
+        if self.settings.run_background:
+            self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+            self._tasks.append(asyncio.create_task(self._recover_loop(), name="inbox-recovery"))
+            if self.telegram is not None:
+                await self._start_telegram()
+        self.ready = True
+
+    async def _start_telegram(self) -> None:
+        assert self.telegram is not None
+        mode = self.settings.telegram_mode
+        if mode == "auto":
+            mode = "webhook" if self.settings.public_url else "polling"
+        if mode == "webhook":
+            await self.telegram.start_webhook(self.settings.public_url)
+        else:
+            self._tasks.append(asyncio.create_task(self.telegram.run_polling(), name="tg-poll"))
+
+    def _generic_sender(self, name: str) -> Sender:
+        channel = self.settings.generic_channels[name]
+
+        async def send(message: OutboxMessage) -> SendResult:
+            if not channel.push_url:
+                return SendResult(ok=False, permanent=True, error="no push_url")
+            payload = {"user_id": message.target, "text": message.text, "buttons": message.buttons}
+            result = await self.push.push(
+                channel.push_url, channel.secret.get_secret_value(), payload, message.msg_id
+            )
+            return SendResult(
+                ok=result.ok,
+                gone=result.gone,
+                permanent=result.permanent,
+                retry_after_s=result.retry_after_s,
+                error=result.error,
+            )
+
+        return send
+
+    def wake_outbox(self) -> None:
+        if self.outbox is not None:
+            self.outbox.wake()
+
+    async def _recover_loop(self) -> None:
+        """Replay inbound events stored but never processed (a crash between ack and work)."""
+        while True:
+            try:
+                if self.telegram is not None:
+                    await self.telegram.recover(self.settings.inbox_recovery_seconds)
+                await self._fail_orphans()
+            except Exception:  # noqa: BLE001 - keep the loop alive
+                log.exception("inbox recovery failed")
+            await asyncio.sleep(self.settings.inbox_recovery_seconds)
+
+    async def _fail_orphans(self) -> None:
+        # Generic-channel events are answered synchronously; one left pending means the
+        # process died mid-dialog. The bridge retries with the same webhook-id and gets
+        # the duplicate answer, so mark it failed for the staff to see.
+        rows = await inbox.stale_pending(self.engine, self.settings.inbox_recovery_seconds * 4)
+        for row in rows:
+            if row["source"].startswith("generic:"):
+                await inbox.finish_event(self.engine, row["id"], error="interrupted")
+
+    async def stop(self) -> None:
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.telegram is not None:
+            await self.telegram.close()
+        await self.http.aclose()
+        await self.engine.dispose()
