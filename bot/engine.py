@@ -97,7 +97,7 @@ class DialogEngine:
         """「回复 1 确认」: a bare number picks that button of the last question."""
         if not text:
             return None
-        match = _NUMBER.match(text)
+        match = _NUMBER.match(unicodedata.normalize("NFKC", text))
         index = int(match.group(1)) if match else _CN_DIGITS.get(text.strip())
         choices = ctx.state.data.get("btns") or []
         if index is not None and 1 <= index <= len(choices):
@@ -222,9 +222,8 @@ def _home_buttons(ctx: Ctx) -> tuple:
 
 
 def _clean(text: str | None) -> str | None:
-    """Normalize what a person typed: NFKC (full-width digits), no control characters."""
+    """Drop control characters; the text is otherwise kept exactly as the person wrote it."""
     if text is None:
         return None
-    text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     return text.strip()

@@ -278,3 +278,8 @@ async def org_choices(session: AsyncSession, request: Request) -> list[dict[str,
     return [{"id": o.id, "name": o.name, "serving": True} for o in serving] + [
         {"id": o.id, "name": o.name, "serving": False} for o in others
     ]
+
+
+async def organization_name(session: AsyncSession, org_id: int) -> str:
+    name = await session.scalar(select(Organization.name).where(Organization.id == org_id))
+    return name or "-"

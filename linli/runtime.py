@@ -16,8 +16,7 @@ import httpx
 from bot.engine import DialogEngine
 from community.outbox import OutboxWorker, Sender, SendResult
 from linli.settings import Settings
-from nlp.classifier import get_classifier
-from nlp.tokenizer import initialize as initialize_nlp
+from nlp import initialize as initialize_nlp
 from storage import inbox
 from storage.db import create_engine, create_session_factory
 from storage.migrate import upgrade
@@ -43,8 +42,8 @@ class Runtime:
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
             await upgrade(self.engine)
+        # Lexicons are compiled before /readyz turns true, never lazily inside a request.
         await asyncio.to_thread(initialize_nlp, self.settings.data_dir / "cache")
-        get_classifier()
         senders: dict[str, Sender] = {}
         for name in self.settings.generic_channels:
             senders[f"generic:{name}"] = self._generic_sender(name)

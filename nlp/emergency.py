@@ -124,15 +124,18 @@ def _clause_start(text: str, pos: int) -> int:
     return start
 
 
-def _suppressed(rules: EmergencyRules, kind: str, text: str, start: int) -> bool:
+def _suppressed(
+    rules: EmergencyRules, kind: str, text: str, start: int, cache: dict[str, bool]
+) -> bool:
     """True when the trigger at ``start`` is negated, hypothetical, past or a drill."""
     if rules.negation is not None:
         before = text[max(0, start - _NEGATION_WINDOW) : start]
         if rules.negation.search(before):
             return True
-    for sup in rules.message:
-        if sup.applies(kind) and sup.pattern.search(text):
-            return True
+    if kind not in cache:  # message-wide context is the same for every hit of a type
+        cache[kind] = any(s.applies(kind) and s.pattern.search(text) for s in rules.message)
+    if cache[kind]:
+        return True
     clause_text = text[_clause_start(text, start) : start]
     return any(sup.applies(kind) and sup.pattern.search(clause_text) for sup in rules.clause)
 
@@ -144,11 +147,12 @@ def detect_normalized(text: str) -> EmergencyResult:
     rules = load_rules()
     scores: dict[str, float] = {}
     matched: dict[str, list[str]] = {}
+    message_context: dict[str, bool] = {}
     for trig in rules.triggers:
         seen: set[str] = set()
         for m in trig.pattern.finditer(text):
             hit = m.group(0)
-            if hit in seen or _suppressed(rules, trig.kind, text, m.start()):
+            if hit in seen or _suppressed(rules, trig.kind, text, m.start(), message_context):
                 continue
             # Distinct pieces of evidence add up (没回家 + 电话打不通 + 到处找).
             seen.add(hit)
@@ -161,9 +165,7 @@ def detect_normalized(text: str) -> EmergencyResult:
     if rules.urgency is not None and rules.urgency.search(text):
         for kind in scores:
             scores[kind] += 1.0
-    fired = sorted(
-        (k for k, s in scores.items() if s >= FIRE_THRESHOLD), key=lambda k: -scores[k]
-    )
+    fired = sorted((k for k, s in scores.items() if s >= FIRE_THRESHOLD), key=lambda k: -scores[k])
     if not fired:
         return NO_EMERGENCY
     numbers = {n for k in fired for n in rules.services.get(k, ())}

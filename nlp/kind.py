@@ -17,9 +17,11 @@ from nlp.normalize import DATA_DIR
 KIND_PRIORITY: tuple[str, ...] = ("suggestion", "wish", "query", "need", "chitchat")
 # Pictographs residents use to cheer or thank (checked on the raw text, emoji are
 # stripped from the normalized text).
-_POSITIVE_EMOJI = re.compile("[\U0001f44d\U0001f44f\U0001f60a\U0001f604\U0001f603\U0001f601"
-                             "\U0001f389\U0001f38a\U0001f3b5\U0001f3b6\U0001f4aa\U0001f64f"
-                             "\U0001f339\U0001f338\u2764\U0001f31e\u2600\U0001f60d\U0001f917]")
+_POSITIVE_EMOJI = re.compile(
+    "[\U0001f44d\U0001f44f\U0001f60a\U0001f604\U0001f603\U0001f601"
+    "\U0001f389\U0001f38a\U0001f3b5\U0001f3b6\U0001f4aa\U0001f64f"
+    "\U0001f339\U0001f338\u2764\U0001f31e\u2600\U0001f60d\U0001f917]"
+)
 _SHORT_CHITCHAT_LEN = 15
 # Long messages that tell a personal situation are requests for help even when they end
 # with a question (…怎么申请): a small bonus for need per this many characters.

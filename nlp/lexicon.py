@@ -100,18 +100,17 @@ def merge_staff_terms(
 class TermMatcher:
     """Finds every lexicon term in a text, then drops terms nested inside longer matches.
 
-    Terms are indexed by first character, longest first, so a scan costs about one dict
-    lookup per character plus a few ``startswith`` checks.
+    Terms are indexed by first character with their possible lengths, longest first, so a
+    scan costs one dict lookup per character plus a few set lookups of slices.
     """
 
     def __init__(self, terms: Iterable[str]) -> None:
-        index: dict[str, list[str]] = {}
-        for term in set(terms):
-            if term:
-                index.setdefault(term[0], []).append(term)
-        for bucket in index.values():
-            bucket.sort(key=len, reverse=True)
-        self._index = index
+        self._terms = frozenset(t for t in terms if t)
+        lengths: dict[str, set[int]] = {}
+        for term in self._terms:
+            lengths.setdefault(term[0], set()).add(len(term))
+        # first character -> candidate term lengths, longest first
+        self._lengths = {ch: tuple(sorted(ls, reverse=True)) for ch, ls in lengths.items()}
 
     def find(self, text: str) -> list[Match]:
         """Leftmost-longest, non-overlapping matches (forward maximum matching).
@@ -119,14 +118,14 @@ class TermMatcher:
         A term nested in or overlapping an earlier longer match is dropped: 老年大学 hides
         老年, and 在家电视 yields 电视 after 一个人在家 rather than a spurious 家电.
         """
-        index = self._index
+        lengths, terms = self._lengths, self._terms
         found: list[Match] = []
         i, n = 0, len(text)
         while i < n:
-            for term in index.get(text[i], ()):
-                if text.startswith(term, i):
-                    found.append(Match(i, i + len(term), term))
-                    i += len(term)
+            for size in lengths.get(text[i], ()):
+                if text[i : i + size] in terms:
+                    found.append(Match(i, i + size, text[i : i + size]))
+                    i += size
                     break
             else:
                 i += 1

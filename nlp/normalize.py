@@ -101,9 +101,9 @@ def normalize(text: str) -> str:
     """Canonical form used for all matching: half-width, simplified, lowercase, no emoji."""
     if not text:
         return ""
-    # NFKC first folds compatibility forms (circled digits, ligatures) before our own tables.
+    # NFKC folds full-width ASCII, the ideographic space and other compatibility forms
+    # (what ``to_halfwidth`` does, and more) before our own tables.
     text = unicodedata.normalize("NFKC", text)
-    text = to_halfwidth(text)
     text = strip_emoji(text)
     text = trad_to_simp(text)
     text = text.lower()

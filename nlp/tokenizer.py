@@ -38,7 +38,8 @@ def initialize(cache_dir: Path | None = None) -> None:
             jieba.dt.tmp_dir = str(cache_dir)
             jieba.dt.cache_file = CACHE_FILE_NAME
         jieba.initialize()
-        jieba.load_userdict(str(USER_DICT))
+        with USER_DICT.open("rb") as fh:  # jieba leaves a path it opened unclosed
+            jieba.load_userdict(fh)
         _ready = True
 
 

@@ -117,7 +117,7 @@ def _ask_category(ctx: Ctx, draft: dict[str, Any], *, full: bool) -> None:
 
 async def _submit(ctx: Ctx, draft: dict[str, Any]) -> None:
     phones = find_phones(draft["text"])
-    phone = phones[0] if phones else ctx.user.phone
+    phone = phones[0].text if phones else ctx.user.phone
     request = await submit_request(
         ctx.session,
         user_id=ctx.user.id,
@@ -162,10 +162,10 @@ async def on_phone(ctx: Ctx, payload: str | None, text: str | None) -> None:
     if not phones:
         ctx.say_key("bot.phone_invalid", btn("bot.skip", "skip"))
         return
-    await set_phone(ctx.session, ctx.user, phones[0])
+    await set_phone(ctx.session, ctx.user, phones[0].text)
     request = await ctx.session.get(Request, int(ctx.data.get("request") or 0))
     if request is not None and request.user_id == ctx.user.id and request.contact_phone is None:
-        request.contact_phone = phones[0]
+        request.contact_phone = phones[0].text
     ctx.say_key("bot.phone_saved")
     show_menu(ctx)
 
@@ -189,7 +189,7 @@ async def _emergency(ctx: Ctx, text: str, result: Classification) -> None:
             matched=tuple(result.matched),
             emergency=True,
             emergency_numbers=numbers,
-            contact_phone=phones[0] if phones else ctx.user.phone,
+            contact_phone=phones[0].text if phones else ctx.user.phone,
             source_channel=ctx.event.channel,
         ),
         review_threshold=ctx.settings.review_threshold,
