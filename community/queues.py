@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community import lifecycle as lc
-from community.catalog import t
+from community.catalog import has, t
 from community.errors import Forbidden, NotFound
 from community.routing import candidate_organizations
 from nlp.extract import mask_phone, mask_pii
@@ -133,12 +133,16 @@ async def org_counts(session: AsyncSession, org_id: int) -> dict[str, int]:
 async def _names(session: AsyncSession, model: Any, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return dict((await session.execute(select(model.id, model.name).where(model.id.in_(ids)))).all())
+    return dict(
+        (await session.execute(select(model.id, model.name).where(model.id.in_(ids)))).all()
+    )
 
 
 async def _rows(session: AsyncSession, requests: list[Request]) -> list[dict[str, Any]]:
     """List rows show masked text only: lists are glanced at, shared, and screenshotted."""
-    communities = await _names(session, Community, {r.community_id for r in requests if r.community_id})
+    communities = await _names(
+        session, Community, {r.community_id for r in requests if r.community_id}
+    )
     orgs = await _names(session, Organization, {r.org_id for r in requests if r.org_id})
     return [
         {
@@ -165,20 +169,17 @@ def _excerpt(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _text_or(key: str, fallback: str) -> str:
+    """Catalog text, or the raw code when older data holds a value the catalog lacks."""
+    return t(key) if has(key) else fallback
+
+
 def _kind_name(kind: str) -> str:
-    try:
-        return t(f"kind.{kind}")
-    except Exception:  # an unknown kind from older data still renders
-        return kind
+    return _text_or(f"kind.{kind}", kind)
 
 
 def _reason_name(reason: str | None) -> str | None:
-    if reason is None:
-        return None
-    try:
-        return t(f"review_reason.{reason}")
-    except Exception:
-        return reason
+    return None if reason is None else _text_or(f"review_reason.{reason}", reason)
 
 
 def ensure_visible(request: Request | None, viewer: StaffAccount) -> Request:
@@ -249,18 +250,11 @@ def _event_view(event: RequestEvent, for_org: bool) -> dict[str, Any]:
     note = event.note
     if note and for_org:
         note = mask_pii(note)
-    action_key = f"dash.event.{event.action}"
-    try:
-        action = t(action_key)
-    except Exception:
-        action = event.action
     return {
         "at": event.created_at,
-        "actor": t(f"dash.actor.{event.actor_type}")
-        if event.actor_type in {"resident", "org", "staff", "admin", "system"}
-        else event.actor_type,
+        "actor": _text_or(f"dash.actor.{event.actor_type}", event.actor_type),
         "actor_id": None if for_org else event.actor_id,
-        "action": action,
+        "action": _text_or(f"dash.event.{event.action}", event.action),
         "to_status": t(f"status.{event.to_status}") if event.to_status else None,
         "note": note,
     }

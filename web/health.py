@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -13,6 +15,17 @@ HTTP_REQUESTS = Counter(
 HTTP_LATENCY = Histogram(
     "linli_http_request_seconds", "HTTP request latency", ["route"], registry=REGISTRY
 )
+
+
+async def metrics_middleware(request: Request, call_next):  # type: ignore[no-untyped-def]
+    """Count and time requests by route template (not raw path: ids would explode labels)."""
+    start = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    name = getattr(route, "path", "unmatched")
+    HTTP_REQUESTS.labels(name, str(response.status_code)).inc()
+    HTTP_LATENCY.labels(name).observe(time.perf_counter() - start)
+    return response
 
 
 def build_router() -> APIRouter:

@@ -136,3 +136,23 @@ async def test_duplicate_update_and_bad_secret(database_url: str, tmp_path, fake
         assert (await resident.post(update, secret="wrong")).status_code == 401
         assert (await resident.post(update, secret="")).status_code == 401
         assert len(fake_telegram.calls) == before
+
+
+async def test_polling_mode_answers_through_the_inbox(sqlite_url: str, tmp_path, fake_telegram) -> None:
+    settings = make_settings(
+        sqlite_url, tmp_path, telegram_token="42:TEST", telegram_api_url=fake_telegram.base_url,
+        telegram_mode="polling", run_background=True,
+    )
+    async with running_app(settings) as app:
+        fake_telegram.push_update(make_message_update(1, RESIDENT, RESIDENT, "/start"))
+        welcome = await fake_telegram.wait_for(
+            lambda: [m for m in fake_telegram.sent_messages() if "邻里" in m["text"]], timeout=10
+        )
+        assert str(welcome[0]["chat_id"]) == str(RESIDENT)
+        from storage.models import InboxEvent
+        from storage.db import transaction
+        from sqlalchemy import select
+
+        async with transaction(app.state.runtime.factory) as session:
+            rows = list(await session.scalars(select(InboxEvent)))
+        assert [(r.source, r.event_key) for r in rows] == [("telegram", "1")]

@@ -52,7 +52,9 @@ async def test_login_rotates_csrf_token(env: tuple[FastAPI, Seed]) -> None:
         assert before != after
 
 
-@pytest.mark.parametrize(("username", "password"), [("admin", "wrong-password"), ("nobody", "x" * 12)])
+@pytest.mark.parametrize(
+    ("username", "password"), [("admin", "wrong-password"), ("nobody", "x" * 12)]
+)
 async def test_login_failure_is_polite_and_vague(
     env: tuple[FastAPI, Seed], username: str, password: str
 ) -> None:
@@ -68,7 +70,9 @@ async def test_login_failure_is_polite_and_vague(
 async def test_not_logged_in_api_gets_401_json(env: tuple[FastAPI, Seed]) -> None:
     app, s = env
     async with browser(app) as http:
-        response = await http.get(f"/staff/requests/{s.routed}", headers={"accept": "application/json"})
+        response = await http.get(
+            f"/staff/requests/{s.routed}", headers={"accept": "application/json"}
+        )
         assert response.status_code == 401
         assert response.json()["detail"]
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 
 from community.catalog import t
+from storage.db import transaction
+from storage.models import Request, utcnow
 from tests.web.test_dashboard_support import (
     PHONE,
     Seed,
@@ -124,3 +127,18 @@ async def test_staff_cannot_use_org_actions(env: tuple[FastAPI, Seed]) -> None:
         assert response.status_code == 403
     request = await load(app, s.routed)
     assert request.status == "routed" and request.contact_phone == PHONE
+
+
+async def test_unaccepted_tab_shows_requests_routed_over_a_day_ago(
+    env: tuple[FastAPI, Seed],
+) -> None:
+    app, s = env
+    number = await _number(app, s.routed)
+    async with logged_in(app, s, "admin") as http:
+        assert number not in (await http.get("/staff?tab=unaccepted")).text
+        async with transaction(app.state.runtime.factory) as session:
+            request = await session.get(Request, s.routed)
+            assert request is not None
+            request.routed_at = utcnow() - timedelta(hours=25)
+        assert number in (await http.get("/staff?tab=unaccepted")).text
+        assert number in (await http.get("/staff")).text

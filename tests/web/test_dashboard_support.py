@@ -77,7 +77,9 @@ async def seed(app: FastAPI) -> Seed:
         routed = await submit_request(
             session,
             community_id=x.id,
-            intake=_intake(f"我家老人需要每天送餐，电话{PHONE}", "elderly", 0.9, contact_phone=PHONE),
+            intake=_intake(
+                f"我家老人需要每天送餐，电话{PHONE}", "elderly", 0.9, contact_phone=PHONE
+            ),
             **common,
         )
         low = await submit_request(

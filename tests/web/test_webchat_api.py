@@ -120,4 +120,5 @@ async def test_api_rejects_bad_requests(sqlite_url: str, tmp_path) -> None:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = await http.get("/readyz")
         assert ready.status_code == 200 and ready.json()["ready"] is True
-        assert "linli_" in (await http.get("/metrics")).text or (await http.get("/metrics")).status_code == 200
+        metrics = await http.get("/metrics")
+        assert 'linli_http_requests_total{route="/api/chat/send",status="413"}' in metrics.text

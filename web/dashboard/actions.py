@@ -38,7 +38,9 @@ async def perform(
         if action == "accept":
             await actions.accept_request(session, request_id, org_id, actor)
         elif action == "decline":
-            await actions.decline_request(session, request_id, org_id, actor, _text(form, "note") or None)
+            await actions.decline_request(
+                session, request_id, org_id, actor, _text(form, "note") or None
+            )
         elif action == "start":
             await actions.start_request(session, request_id, org_id, actor)
         else:
@@ -62,4 +64,3 @@ def after_url(request_id: int, action: str) -> str:
     if action == "decline":
         return "/staff"
     return f"/staff/requests/{request_id}"
-

@@ -41,12 +41,19 @@ def _csrf_rejected(request: Request, viewer: StaffAccount | None = None) -> HTML
 
 def _not_found(request: Request, viewer: StaffAccount) -> HTMLResponse:
     dash = texts()
-    return error_page(request, 404, dash["error"]["not_found_title"], dash["error"]["not_found"], viewer)
+    return error_page(
+        request, 404, dash["error"]["not_found_title"], dash["error"]["not_found"], viewer
+    )
 
 
 def _forbidden(request: Request, viewer: StaffAccount) -> HTMLResponse:
     dash = texts()
     return error_page(request, 403, dash["error"]["forbidden"], dash["error"]["forbidden"], viewer)
+
+
+def _login_page(request: Request, error: str | None, username: str, status: int) -> HTMLResponse:
+    context = {"error": error, "username": username}
+    return render(request, "login.html", context, status_code=status)
 
 
 def _tabs(names: tuple[str, ...], counts: dict[str, int], current: str) -> list[dict[str, object]]:
@@ -65,7 +72,7 @@ def build_router() -> APIRouter:
     async def login_page(request: Request) -> Response:
         if isinstance(request.session.get(SESSION_STAFF), int):
             return see_other("/staff")
-        return render(request, "login.html", {"error": None, "username": ""})
+        return _login_page(request, None, "", 200)
 
     @router.post("/login", response_class=HTMLResponse)
     async def login(request: Request) -> Response:
@@ -76,22 +83,16 @@ def build_router() -> APIRouter:
         password = str(form.get("password") or "")[:256]
         dash = texts()["login"]
         if not username.strip() or not password:
-            return render(
-                request, "login.html", {"error": dash["required"], "username": username}, status_code=400
-            )
+            return _login_page(request, dash["required"], username, 400)
         key = client_key(request, username)
         if throttle.locked(key):
-            return render(
-                request, "login.html", {"error": dash["locked"], "username": username}, status_code=429
-            )
+            return _login_page(request, dash["locked"], username, 429)
         async with transaction(request.app.state.runtime.factory) as session:
             account = await authenticate(session, username, password)
         if account is None:
             throttle.failure(key)
             await asyncio.sleep(FAILURE_DELAY_S)
-            return render(
-                request, "login.html", {"error": dash["failed"], "username": username}, status_code=401
-            )
+            return _login_page(request, dash["failed"], username, 401)
         throttle.success(key)
         start_session(request, account)
         return see_other("/staff")
