@@ -68,6 +68,8 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
         if isinstance(value, float):
             if math.isnan(value):
                 return "–"
+            if abs(value) < 10:
+                return f"{value:.2f}"
             return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
         return str(value)
 

@@ -248,7 +248,9 @@ async def request_view(
 
 def _event_view(event: RequestEvent, for_org: bool) -> dict[str, Any]:
     note = event.note
-    if note and for_org:
+    if note and event.action == "review":  # the note is a reason code: say it in words
+        note = _text_or(f"review_reason.{note}", note)
+    elif note and for_org:
         note = mask_pii(note)
     return {
         "at": event.created_at,

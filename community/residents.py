@@ -56,6 +56,31 @@ async def give_consent(session: AsyncSession, user: User, channel: str) -> None:
     record_audit(session, Actor("resident", str(user.id)), "consent", f"user:{user.id}")
 
 
+SENSITIVE_CATEGORIES = frozenset({"health", "disability", "mental", "children"})
+
+
+def is_sensitive(category: str) -> bool:
+    """Health, disability and minors' data are sensitive personal information (PIPL Art. 28)."""
+    return category in SENSITIVE_CATEGORIES
+
+
+async def has_sensitive_consent(session: AsyncSession, user: User) -> bool:
+    found = await session.scalar(
+        select(Consent.id).where(
+            Consent.user_id == user.id, Consent.kind == "sensitive", Consent.revoked_at.is_(None)
+        )
+    )
+    return found is not None
+
+
+async def give_sensitive_consent(session: AsyncSession, user: User, channel: str) -> None:
+    """Separate, recorded consent before health, disability or minors' details are passed on."""
+    if await has_sensitive_consent(session, user):
+        return
+    session.add(Consent(user_id=user.id, kind="sensitive", version=PRIVACY_VERSION, channel=channel))
+    record_audit(session, Actor("resident", str(user.id)), "consent_sensitive", f"user:{user.id}")
+
+
 async def set_community(session: AsyncSession, user: User, community_id: int) -> Community | None:
     community = await session.get(Community, community_id)
     if community is None:

@@ -33,7 +33,13 @@ def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("jieba", "aiogram.event", "httpx", "apscheduler.executors.default"):
+    for noisy in (
+        "jieba",
+        "aiogram.event",
+        "httpx",
+        "apscheduler.executors.default",
+        "alembic.runtime.migration",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

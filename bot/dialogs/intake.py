@@ -10,7 +10,12 @@ from bot.dialogs.menu import menu_buttons, show_menu
 from community.catalog import t
 from community.notify import Button
 from community.requests import Intake, category_name, submit_request
-from community.residents import set_phone
+from community.residents import (
+    give_sensitive_consent,
+    has_sensitive_consent,
+    is_sensitive,
+    set_phone,
+)
 from community.routing import choose_organization
 from nlp.classifier import Classification, get_classifier
 from nlp.extract import find_phones
@@ -88,6 +93,18 @@ async def on_confirm_step(ctx: Ctx, payload: str | None, text: str | None) -> No
     if payload and arg_nonce != nonce:
         raise StaleButton
     if verb == "cf":
+        if is_sensitive(draft["category"]) and not await has_sensitive_consent(
+            ctx.session, ctx.user
+        ):
+            ctx.say_key(
+                "bot.sensitive_consent",
+                btn("bot.sensitive_agree", f"sc.{nonce}"),
+                btn("bot.cancel", CANCEL),
+            )
+            return
+        await _submit(ctx, draft)
+    elif verb == "sc":
+        await give_sensitive_consent(ctx.session, ctx.user, ctx.event.channel)
         await _submit(ctx, draft)
     elif verb == "cc":
         _ask_category(ctx, draft, full=False)

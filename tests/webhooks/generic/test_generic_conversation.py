@@ -83,6 +83,9 @@ async def test_full_conversation(database_url: str, tmp_path, kind: str) -> None
         proposal = replies[-1]["text"]
         assert org_name in proposal and "对吗" in proposal
         replies = await bridge.say("res-1", button=find_button(replies, "确认"))
+        if kind == "wish":  # a child's details: separate consent for sensitive information
+            assert "敏感" in replies[0]["text"] and not await all_requests(app)
+            replies = await bridge.say("res-1", button=find_button(replies, "同意并提交"))
         assert "已受理" in replies[0]["text"]
 
         [request] = await all_requests(app)
