@@ -105,14 +105,27 @@ async def run(backends: list[str], *, quick: bool = False) -> list[dict[str, Any
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    headers = ["backend", "first start s", "ready s (median)", f"≤ {TARGET_READY_S:.0f} s",
-               "RSS at ready MB", "RSS after warm-up MB", f"≤ {TARGET_RSS_MB:.0f} MB"]
+    headers = [
+        "backend",
+        "first start s",
+        "ready s (median)",
+        f"≤ {TARGET_READY_S:.0f} s",
+        "RSS at ready MB",
+        "RSS after warm-up MB",
+        f"≤ {TARGET_RSS_MB:.0f} MB",
+    ]
     return markdown_table(
         headers,
         [
-            [r["backend"], round(r["first_ready_s"], 2), round(r["ready_s"], 2),
-             "yes" if r["ready_s"] <= TARGET_READY_S else "**no**",
-             r["rss_ready_mb"], r["rss_mb"], "yes" if r["rss_mb"] <= TARGET_RSS_MB else "**no**"]
+            [
+                r["backend"],
+                round(r["first_ready_s"], 2),
+                round(r["ready_s"], 2),
+                "yes" if r["ready_s"] <= TARGET_READY_S else "**no**",
+                r["rss_ready_mb"],
+                r["rss_mb"],
+                "yes" if r["rss_mb"] <= TARGET_RSS_MB else "**no**",
+            ]
             for r in rows
         ],
     )
@@ -127,8 +140,10 @@ def main() -> None:
     print("`linli serve` cold start to /readyz 200, and RSS (median of the starts after the first)")
     print(table(rows))
     for r in rows:
-        print(f"({r['backend']}: all starts {[round(x, 2) for x in r['ready_all_s']]} s, "
-              f"RSS {[round(x) for x in r['rss_all_mb']]} MB)")
+        print(
+            f"({r['backend']}: all starts {[round(x, 2) for x in r['ready_all_s']]} s, "
+            f"RSS {[round(x) for x in r['rss_all_mb']]} MB)"
+        )
 
 
 if __name__ == "__main__":

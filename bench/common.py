@@ -186,11 +186,12 @@ class Server:
         except OSError:
             return ""
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM (graceful: the app drains its work), SIGKILL after ``timeout_s``."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
@@ -209,7 +210,9 @@ def start_server(args: Sequence[str], env: dict[str, str], log_path: Path) -> Se
 def start_linli_serve(env: dict[str, str], log_path: Path) -> Server:
     port = free_port()
     env = {**env, "BENCH_PORT": str(port)}
-    return start_server([*LINLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env, log_path)
+    return start_server(
+        [*LINLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env, log_path
+    )
 
 
 def start_uvicorn(app: str, env: dict[str, str], log_path: Path, *, factory: bool = True) -> Server:
@@ -228,7 +231,9 @@ async def wait_ready(server: Server, timeout_s: float = 60.0, interval_s: float 
     async with httpx.AsyncClient(timeout=2.0) as http:
         while time.perf_counter() < deadline:
             if server.proc.poll() is not None:
-                raise RuntimeError(f"server exited ({server.proc.returncode}):\n{server.log_tail()}")
+                raise RuntimeError(
+                    f"server exited ({server.proc.returncode}):\n{server.log_tail()}"
+                )
             try:
                 response = await http.get(server.base_url + "/readyz")
                 if response.status_code == 200:

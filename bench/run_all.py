@@ -22,8 +22,9 @@ from bench import bench_coldstart, bench_inbound, bench_latency  # noqa: E402
 from bench.common import markdown_table, parse_backends  # noqa: E402
 
 
-def summary(inbound: list[dict[str, Any]], latency: list[dict[str, Any]],
-            cold: list[dict[str, Any]]) -> str:
+def summary(
+    inbound: list[dict[str, Any]], latency: list[dict[str, Any]], cold: list[dict[str, Any]]
+) -> str:
     rows: list[list[Any]] = []
 
     def verdict(ok: bool) -> str:
@@ -31,30 +32,46 @@ def summary(inbound: list[dict[str, Any]], latency: list[dict[str, Any]],
 
     for r in inbound:
         target = bench_inbound.TARGET_ACKS_PER_S
-        rows.append([
-            f"inbound acks/s, {r['what']}", r["backend"], f"≥ {target:,}/s",
-            f"{r['acks_per_s']:,.0f}/s (p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms)",
-            verdict(r["acks_per_s"] >= target and not r["errors"]),
-        ])
+        rows.append(
+            [
+                f"inbound acks/s, {r['what']}",
+                r["backend"],
+                f"≥ {target:,}/s",
+                f"{r['acks_per_s']:,.0f}/s (p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms)",
+                verdict(r["acks_per_s"] >= target and not r["errors"]),
+            ]
+        )
     for r in latency:
         target = bench_latency.TARGET_P99_MS
-        rows.append([
-            f"generic message end to end, {r['rate']:.0f}/s open loop", r["backend"],
-            f"p99 ≤ {target:.0f} ms",
-            f"p50 {r['p50_ms']:.1f} / p90 {r['p90_ms']:.1f} / p99 {r['p99_ms']:.1f} / "
-            f"max {r['max_ms']:.0f} ms",
-            verdict(r["p99_ms"] <= target and not r["errors"]),
-        ])
+        rows.append(
+            [
+                f"generic message end to end, {r['rate']:.0f}/s open loop",
+                r["backend"],
+                f"p99 ≤ {target:.0f} ms",
+                f"p50 {r['p50_ms']:.1f} / p90 {r['p90_ms']:.1f} / p99 {r['p99_ms']:.1f} / "
+                f"max {r['max_ms']:.0f} ms",
+                verdict(r["p99_ms"] <= target and not r["errors"]),
+            ]
+        )
     for r in cold:
-        rows.append([
-            "`linli serve` start → /readyz 200 (median)", r["backend"],
-            f"≤ {bench_coldstart.TARGET_READY_S:.0f} s", f"{r['ready_s']:.2f} s",
-            verdict(r["ready_s"] <= bench_coldstart.TARGET_READY_S),
-        ])
-        rows.append([
-            "RSS after warm-up (median)", r["backend"], f"≤ {bench_coldstart.TARGET_RSS_MB:.0f} MB",
-            f"{r['rss_mb']:.0f} MB", verdict(r["rss_mb"] <= bench_coldstart.TARGET_RSS_MB),
-        ])
+        rows.append(
+            [
+                "`linli serve` start → /readyz 200 (median)",
+                r["backend"],
+                f"≤ {bench_coldstart.TARGET_READY_S:.0f} s",
+                f"{r['ready_s']:.2f} s",
+                verdict(r["ready_s"] <= bench_coldstart.TARGET_READY_S),
+            ]
+        )
+        rows.append(
+            [
+                "RSS after warm-up (median)",
+                r["backend"],
+                f"≤ {bench_coldstart.TARGET_RSS_MB:.0f} MB",
+                f"{r['rss_mb']:.0f} MB",
+                verdict(r["rss_mb"] <= bench_coldstart.TARGET_RSS_MB),
+            ]
+        )
     return markdown_table(["what", "backend", "target", "measured", ""], rows)
 
 
@@ -70,9 +87,10 @@ async def run(backends: list[str], quick: bool) -> str:
     print("## Cold start and memory\n", flush=True)
     print(bench_coldstart.table(cold) + "\n", flush=True)
     took = time.perf_counter() - started
-    return (f"## Summary ({platform.node()}, {platform.python_version()}, "
-            f"{'quick' if quick else 'full'} run, {took:.0f} s)\n\n"
-            + summary(inbound, latency, cold))
+    return (
+        f"## Summary ({platform.node()}, {platform.python_version()}, "
+        f"{'quick' if quick else 'full'} run, {took:.0f} s)\n\n" + summary(inbound, latency, cold)
+    )
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ class Runtime:
         self.engine = create_engine(settings.resolved_database_url)
         self.factory = create_session_factory(self.engine)
         self.dialog = DialogEngine(self.factory, settings)
+        self.inbox = inbox.InboxWriter(self.engine)
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self.push = PushClient(self.http)
         self.telegram = None
@@ -50,7 +51,7 @@ class Runtime:
         if self.settings.telegram_enabled:
             from bot.telegram.setup import TelegramFront
 
-            self.telegram = TelegramFront(self.settings, self.engine, self.dialog)
+            self.telegram = TelegramFront(self.settings, self.engine, self.dialog, self.inbox)
             senders["telegram"] = self.telegram.send
         self.outbox = OutboxWorker(self.factory, senders, self.settings.outbox_poll_seconds)
         if self.settings.run_background:
@@ -124,5 +125,6 @@ class Runtime:
         self._tasks.clear()
         if self.telegram is not None:
             await self.telegram.close()
+        await self.inbox.close()
         await self.http.aclose()
         await self.engine.dispose()

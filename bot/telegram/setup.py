@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import defaultdict
@@ -52,32 +53,70 @@ def create_dispatcher(dialog: DialogEngine) -> Dispatcher:
 
 
 class TelegramFront:
-    """Owns the Bot and Dispatcher; processes stored updates in per-chat order."""
+    """Owns the Bot and Dispatcher; processes stored updates with a few workers.
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, dialog: DialogEngine) -> None:
+    Acknowledging and processing are decoupled by a bounded queue: a burst of updates is
+    acknowledged as fast as it can be stored, and worked off by ``WORKERS`` tasks. When
+    the queue is full the update simply stays pending in the inbox and the recovery loop
+    picks it up, so nothing is lost and the acknowledging path never waits for dialogs.
+    Updates of one chat are handled one at a time, in the order they were received.
+    """
+
+    WORKERS = 4
+    QUEUE_SIZE = 1000
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        dialog: DialogEngine,
+        writer: inbox.InboxWriter | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
+        self.writer = writer or inbox.InboxWriter(engine)
         self.bot = create_bot(settings)
         self.dp = create_dispatcher(dialog)
         self._chat_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[tuple[int, dict]] = asyncio.Queue(self.QUEUE_SIZE)
+        self._workers: list[asyncio.Task[None]] = []
+        self._queued: set[int] = set()
 
     async def accept(self, raw: bytes) -> bool:
-        """Store an update (deduped by update_id) and schedule it; False for a duplicate."""
+        """Store an update (deduped by update_id) and queue it; False for a duplicate."""
         data = json.loads(raw)
-        update_id = data.get("update_id")
+        update_id = data.get("update_id") if isinstance(data, dict) else None
         if not isinstance(update_id, int):
             raise ValueError("update_id missing")
-        event_id = await inbox.store_event(self.engine, SOURCE, str(update_id), raw.decode())
+        event_id = await self.writer.store(SOURCE, str(update_id), raw.decode())
         if event_id is None:
             return False
         self.schedule(event_id, data)
         return True
 
     def schedule(self, event_id: int, data: dict) -> None:
-        task = asyncio.create_task(self.process(event_id, data))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if event_id in self._queued:
+            return
+        self._ensure_workers()
+        try:
+            self._queue.put_nowait((event_id, data))
+            self._queued.add(event_id)
+        except asyncio.QueueFull:
+            pass  # stays pending in the inbox; the recovery loop replays it
+
+    def _ensure_workers(self) -> None:
+        self._workers = [w for w in self._workers if not w.done()]
+        while len(self._workers) < self.WORKERS:
+            self._workers.append(asyncio.create_task(self._work(), name="tg-worker"))
+
+    async def _work(self) -> None:
+        while True:
+            event_id, data = await self._queue.get()
+            try:
+                await self.process(event_id, data)
+            finally:
+                self._queued.discard(event_id)
+                self._queue.task_done()
 
     async def process(self, event_id: int, data: dict) -> None:
         update = Update.model_validate(data, context={"bot": self.bot})
@@ -92,9 +131,9 @@ class TelegramFront:
         await inbox.finish_event(self.engine, event_id)
 
     async def drain(self) -> None:
-        """Wait for scheduled updates (tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every queued update was processed (tests and shutdown)."""
+        if self._workers:
+            await self._queue.join()
 
     async def recover(self, older_than_s: float) -> int:
         """Re-feed updates stored before a crash but never processed."""
@@ -158,6 +197,11 @@ class TelegramFront:
 
     async def close(self) -> None:
         await self.drain()
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
         await self.bot.session.close()
 
 

@@ -75,7 +75,7 @@ def build_router() -> APIRouter:
             return _error(422, _short(exc))
 
         source = f"generic:{channel}"
-        event_id = await inbox.store_event(runtime.engine, source, msg_id, body.decode("utf-8"))
+        event_id = await runtime.inbox.store(source, msg_id, body.decode("utf-8"))
         if event_id is None:
             stored = await inbox.get_event(runtime.engine, source, msg_id)
             result = (stored or {}).get("result") or {}
