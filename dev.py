@@ -24,7 +24,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 def _install(extras: str) -> None:
     """(Re)install when pyproject.toml changed since the last install of these extras."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may run on an older python3
         sys.exit("Linli needs Python 3.11 or newer")
     if not (BIN / "python").exists():
         print("creating .venv …", flush=True)

@@ -23,10 +23,11 @@ from community.catalog import t
 from community.errors import DomainError
 from community.notify import Reply
 from community.privacy import erase_user
-from community.residents import get_or_create_identity
+from community.residents import load_conversation
 from linli.settings import Settings
+from storage import inbox
 from storage.db import transaction
-from storage.models import DialogState, User, utcnow
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,15 @@ class DialogEngine:
         self.settings = settings
         self.throttle = Throttle(settings.throttle_per_minute)
 
-    async def handle(self, event: InEvent, *, check_throttle: bool = True) -> list[Reply]:
-        """Run one dialog step; always returns at least one reply for a person's message."""
+    async def handle(
+        self, event: InEvent, *, check_throttle: bool = True, inbox_event_id: int | None = None
+    ) -> list[Reply]:
+        """Run one dialog step; always returns at least one reply for a person's message.
+
+        With ``inbox_event_id`` the stored inbound event is marked done, with the replies,
+        in the same transaction as the step: the step's effects and "processed" commit
+        together or not at all.
+        """
         text = _clean(event.text)
         if text is not None and len(text) > self.settings.max_message_chars:
             return [Reply(t("bot.too_long", limit=self.settings.max_message_chars))]
@@ -56,26 +64,27 @@ class DialogEngine:
             return [Reply(t("bot.too_fast"))]
         try:
             async with transaction(self.factory) as session:
-                return await self._step(session, event, text)
+                replies = await self._step(session, event, text)
+                if inbox_event_id is not None:
+                    await inbox.mark_done(session, inbox_event_id, _result(replies))
+                return replies
         except Exception:
             # Nothing of this step was committed; what was stored before is intact.
             log.exception("dialog step failed", extra={"channel": event.channel})
-            return [Reply(t("bot.error"), (btn("bot.back", MENU),))]
+            replies = [Reply(t("bot.error"), (btn("bot.back", MENU),))]
+            if inbox_event_id is not None:
+                engine = self.factory.kw["bind"]
+                await inbox.finish_event(engine, inbox_event_id, _result(replies), "dialog")
+            return replies
 
     async def _step(self, session: AsyncSession, event: InEvent, text: str | None) -> list[Reply]:
-        identity = await get_or_create_identity(
+        identity, user, state = await load_conversation(
             session,
             event.channel,
             event.external_id,
             chat_id=event.chat_id,
             display_name=event.display_name,
         )
-        user = await session.get(User, identity.user_id, with_for_update=True)
-        assert user is not None
-        state = await session.get(DialogState, identity.id, with_for_update=True)
-        if state is None:
-            state = DialogState(identity_id=identity.id, state="new", data={})
-            session.add(state)
         ctx = Ctx(session, self.settings, event, identity, user, state)
         payload = event.payload or self._numbered_choice(ctx, text)
         try:
@@ -133,7 +142,9 @@ class DialogEngine:
             return
         if word in DELETE_WORDS or payload == "del":
             ctx.goto("confirm_delete")
-            ctx.say_key("bot.deleted_confirm", btn("bot.delete_yes", "del.yes"), btn("bot.cancel", CANCEL))
+            ctx.say_key(
+                "bot.deleted_confirm", btn("bot.delete_yes", "del.yes"), btn("bot.cancel", CANCEL)
+            )
             return
         if payload == "del.yes" and ctx.state.state == "confirm_delete":
             await erase_user(ctx.session, ctx.user, ctx.actor)
@@ -215,6 +226,10 @@ class DialogEngine:
         else:
             return False
         return True
+
+
+def _result(replies: list[Reply]) -> dict:
+    return {"replies": [r.as_dict() for r in replies]}
 
 
 def _home_buttons(ctx: Ctx) -> tuple:

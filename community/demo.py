@@ -33,7 +33,13 @@ ORGANIZATIONS: list[tuple[str, str, list[str], list[str] | None, str]] = [
     ("心桥心理服务中心", "社工机构", ["mental"], None, "org_xinli"),
     ("仁心家庭医生团队", "社区卫生服务站", ["health"], None, "org_yiliao"),
     ("悦动文体协会", "社会组织", ["culture"], None, "org_wenti"),
-    ("梅园物业服务中心", "物业企业", ["environment"], ["桂花社区", "梅园新村社区", "清风苑社区"], "org_wuye_my"),
+    (
+        "梅园物业服务中心",
+        "物业企业",
+        ["environment"],
+        ["桂花社区", "梅园新村社区", "清风苑社区"],
+        "org_wuye_my",
+    ),
     ("湖滨物业服务中心", "物业企业", ["environment"], ["湖滨社区", "柳岸社区"], "org_wuye_hb"),
     ("平安守望志愿队", "志愿服务队", ["safety"], None, "org_pingan"),
     ("邻里帮便民服务社", "社会组织", ["housekeeping"], None, "org_bianmin"),
@@ -67,8 +73,13 @@ async def load_demo(session: AsyncSession) -> DemoResult:
         if org is None:
             org = await upsert_organization(
                 session,
-                OrgSpec(name=name, type=org_type, categories=categories,
-                        communities=communities, notify=""),
+                OrgSpec(
+                    name=name,
+                    type=org_type,
+                    categories=categories,
+                    communities=communities,
+                    notify="",
+                ),
                 DEMO_ACTOR,
             )
             created += 1

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Identity, OutboxMessage, WebMessage
+from storage.models import Identity, OutboxMessage, WebMessage, utcnow
 
 ACTION_LANE = 0  # routed requests, emergencies, status changes
 BULK_LANE = 10  # broadcasts
@@ -84,24 +85,26 @@ async def enqueue(
     dedupe_key: str | None = None,
     priority: int = ACTION_LANE,
 ) -> None:
-    """Queue one message for one target, at most once per ``dedupe_key``."""
-    if dedupe_key is not None:
-        exists = await session.scalar(
-            select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
-        )
-        if exists is not None:
-            return
-    session.add(
-        OutboxMessage(
-            channel=target.channel,
-            target=target.address,
-            text=reply.text,
-            buttons=[b.as_dict() for b in reply.buttons],
-            priority=priority,
-            dedupe_key=dedupe_key,
-            msg_id="msg_" + secrets.token_urlsafe(16),
-        )
+    """Queue one message for one target, at most once per ``dedupe_key``.
+
+    One INSERT … ON CONFLICT DO NOTHING: a repeated key is skipped by the database itself,
+    without a look-up first and without aborting the surrounding transaction.
+    """
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(OutboxMessage).values(
+        channel=target.channel,
+        target=target.address,
+        text=reply.text,
+        buttons=[b.as_dict() for b in reply.buttons],
+        priority=priority,
+        dedupe_key=dedupe_key,
+        msg_id="msg_" + secrets.token_urlsafe(16),
+        status="pending",
+        attempts=0,
+        next_attempt_at=utcnow(),
+        created_at=utcnow(),
     )
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 async def notify_identity(

@@ -34,7 +34,9 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     if suffix == ".xlsx":
         workbook = load_workbook(path, read_only=True, data_only=True)
         sheet = workbook.worksheets[0]
-        raw = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        raw = [
+            ["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)
+        ]
         workbook.close()
     elif suffix in {".csv", ".txt"}:
         text = path.read_bytes().decode("utf-8-sig")
@@ -51,7 +53,9 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     for number, values in enumerate(raw[1:], start=2):
         if not any(v.strip() for v in values):
             continue
-        rows.append((number, {h: (values[i] if i < len(values) else "") for i, h in enumerate(header)}))
+        rows.append(
+            (number, {h: (values[i] if i < len(values) else "") for i, h in enumerate(header)})
+        )
     return rows
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.audit import Actor, record_audit
 from community.notify import is_valid_notify
 from nlp.taxonomy import CATEGORIES
-from storage.models import Community, OrgCategory, OrgCommunity, Organization
+from storage.models import Community, Organization, OrgCategory, OrgCommunity
 
 
 def notify_spec_for(channel: str, address: str) -> str | None:
@@ -105,7 +105,10 @@ async def upsert_organization(session: AsyncSession, spec: OrgSpec, actor: Actor
         for community_id in ids:
             session.add(OrgCommunity(org_id=org.id, community_id=community_id))
     record_audit(
-        session, actor, "org_create" if created else "org_update", f"org:{org.id}",
+        session,
+        actor,
+        "org_create" if created else "org_update",
+        f"org:{org.id}",
         {"name": org.name, "categories": spec.categories},
     )
     return org

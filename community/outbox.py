@@ -93,7 +93,7 @@ async def record_result(
         elif result.permanent or row.attempts >= MAX_ATTEMPTS:
             row.status = "failed"
         else:
-            delay = result.retry_after_s or min(3600.0, 2.0 ** row.attempts)
+            delay = result.retry_after_s or min(3600.0, 2.0**row.attempts)
             row.status = "pending"
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
 
@@ -132,7 +132,7 @@ class OutboxWorker:
                 continue
             try:
                 result = await sender(row)
-            except Exception as exc:  # noqa: BLE001 - a sender bug must not stop the loop
+            except Exception as exc:
                 log.exception("outbox sender failed")
                 result = SendResult(ok=False, error=type(exc).__name__)
             await record_result(self.factory, row, result)
@@ -142,7 +142,7 @@ class OutboxWorker:
         while True:
             try:
                 sent = await self.drain_once()
-            except Exception:  # noqa: BLE001 - keep draining after a database hiccup
+            except Exception:
                 log.exception("outbox drain failed")
                 sent = 0
             if sent:

@@ -304,7 +304,9 @@ async def decline_request(
     return request
 
 
-async def start_request(session: AsyncSession, request_id: int, org_id: int, actor: Actor) -> Request:
+async def start_request(
+    session: AsyncSession, request_id: int, org_id: int, actor: Actor
+) -> Request:
     request = await get_org_request(session, request_id, org_id)
     before = request.status
     request.status = lc.next_status("start", before)

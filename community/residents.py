@@ -7,7 +7,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.audit import Actor, record_audit
-from storage.models import Community, Consent, Identity, Request, Street, User, utcnow
+from storage.models import (
+    Community,
+    Consent,
+    DialogState,
+    Identity,
+    Request,
+    Street,
+    User,
+    utcnow,
+)
 
 PRIVACY_VERSION = "2026-11"
 
@@ -40,12 +49,44 @@ async def get_or_create_identity(
     except IntegrityError:
         # A concurrent first message from the same person created it: use theirs.
         identity = await session.scalar(
-            select(Identity).where(
-                Identity.channel == channel, Identity.external_id == external_id
-            )
+            select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
         )
         assert identity is not None
     return identity
+
+
+async def load_conversation(
+    session: AsyncSession,
+    channel: str,
+    external_id: str,
+    *,
+    chat_id: str | None = None,
+    display_name: str | None = None,
+) -> tuple[Identity, User, DialogState]:
+    """Identity, resident and dialog state in one query (the hot path of every message)."""
+    row = (
+        await session.execute(
+            select(Identity, User, DialogState)
+            .join(User, User.id == Identity.user_id)
+            .outerjoin(DialogState, DialogState.identity_id == Identity.id)
+            .where(Identity.channel == channel, Identity.external_id == external_id)
+        )
+    ).first()
+    if row is not None:
+        identity, user, state = row
+        if chat_id and identity.chat_id != chat_id:
+            identity.chat_id = chat_id
+    else:
+        identity = await get_or_create_identity(
+            session, channel, external_id, chat_id=chat_id, display_name=display_name
+        )
+        found = await session.get(User, identity.user_id)
+        assert found is not None
+        user, state = found, await session.get(DialogState, identity.id)
+    if state is None:
+        state = DialogState(identity_id=identity.id, state="new", data={})
+        session.add(state)
+    return identity, user, state
 
 
 async def give_consent(session: AsyncSession, user: User, channel: str) -> None:
@@ -77,7 +118,9 @@ async def give_sensitive_consent(session: AsyncSession, user: User, channel: str
     """Separate, recorded consent before health, disability or minors' details are passed on."""
     if await has_sensitive_consent(session, user):
         return
-    session.add(Consent(user_id=user.id, kind="sensitive", version=PRIVACY_VERSION, channel=channel))
+    session.add(
+        Consent(user_id=user.id, kind="sensitive", version=PRIVACY_VERSION, channel=channel)
+    )
     record_audit(session, Actor("resident", str(user.id)), "consent_sensitive", f"user:{user.id}")
 
 
@@ -87,7 +130,10 @@ async def set_community(session: AsyncSession, user: User, community_id: int) ->
         return None
     user.community_id = community.id
     record_audit(
-        session, Actor("resident", str(user.id)), "set_community", f"user:{user.id}",
+        session,
+        Actor("resident", str(user.id)),
+        "set_community",
+        f"user:{user.id}",
         {"community_id": community.id},
     )
     return community

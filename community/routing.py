@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.lifecycle import ACCEPTED, IN_PROGRESS, ROUTED
-from storage.models import OrgCategory, OrgCommunity, Organization, Request
+from storage.models import Organization, OrgCategory, OrgCommunity, Request
 
 
 async def candidate_organizations(

@@ -58,7 +58,11 @@ def record_replies(session: AsyncSession, identity_id: int, replies: Sequence[Re
 
 
 async def messages_after(
-    session: AsyncSession, identity_id: int, after: int, *, outgoing_only: bool = False,
+    session: AsyncSession,
+    identity_id: int,
+    after: int,
+    *,
+    outgoing_only: bool = False,
     limit: int = 100,
 ) -> list[WebMessage]:
     stmt = (

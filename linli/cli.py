@@ -105,7 +105,9 @@ def migrate() -> None:
 
 
 @app.command()
-def classify(top: Annotated[int | None, typer.Option("--top", help="include K candidates")] = None) -> None:
+def classify(
+    top: Annotated[int | None, typer.Option("--top", help="include K candidates")] = None,
+) -> None:
     """Classify JSON Lines from stdin ({"id", "text"}) to stdout."""
     from nlp.commands import run_classify
 
@@ -139,7 +141,9 @@ def staff_add(
     async def work(session):  # type: ignore[no-untyped-def]
         community_id = org_id = None
         if community:
-            community_id = await session.scalar(select(Community.id).where(Community.name == community))
+            community_id = await session.scalar(
+                select(Community.id).where(Community.name == community)
+            )
             if community_id is None:
                 raise typer.BadParameter(f"unknown community {community!r}")
         if org:
@@ -175,7 +179,9 @@ def import_orgs(file: Path) -> None:
         raise typer.Exit(2) from None
 
     async def work(session):  # type: ignore[no-untyped-def]
-        with tqdm(total=len(rows), desc="importing", unit="org", disable=not sys.stderr.isatty()) as bar:
+        with tqdm(
+            total=len(rows), desc="importing", unit="org", disable=not sys.stderr.isatty()
+        ) as bar:
             # Nothing is written unless every row is valid (see import_organizations).
             return await import_organizations(session, rows, Actor("cli", "import"), bar.update)
 

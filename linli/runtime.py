@@ -102,7 +102,7 @@ class Runtime:
                 if self.telegram is not None:
                     await self.telegram.recover(self.settings.inbox_recovery_seconds)
                 await self._fail_orphans()
-            except Exception:  # noqa: BLE001 - keep the loop alive
+            except Exception:
                 log.exception("inbox recovery failed")
             await asyncio.sleep(self.settings.inbox_recovery_seconds)
 

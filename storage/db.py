@@ -21,7 +21,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -65,7 +70,9 @@ def write_lock(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[An
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    # No autoflush: a step's changes go to the database in one flush at commit (fewer round
+    # trips); code that needs a generated id flushes explicitly.
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 @contextlib.asynccontextmanager

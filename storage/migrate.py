@@ -39,9 +39,7 @@ async def upgrade(engine: AsyncEngine) -> None:
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
-        return await conn.run_sync(
-            lambda c: MigrationContext.configure(c).get_current_revision()
-        )
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
 
 
 async def is_current(engine: AsyncEngine) -> bool:

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get(
-    "LINLI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+PG_ADMIN_URL = os.environ.get("LINLI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 async def _pg_available() -> str | None:
@@ -25,7 +23,7 @@ async def _pg_available() -> str | None:
 
     try:
         conn = await asyncio.wait_for(asyncpg.connect(PG_ADMIN_URL), timeout=3)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}"
     await conn.close()
     return None

@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         same_site="lax",
         https_only=settings.env == "production",
     )
-    app.middleware("http")(health.metrics_middleware)
+    app.add_middleware(health.MetricsMiddleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(health.build_router())
     app.include_router(chat.build_router())

@@ -101,7 +101,9 @@ def build_router() -> APIRouter:
         async with transaction(runtime.factory) as session:
             identity = await web_identity(session, visitor)
             incoming = await record_incoming(
-                session, identity.id, shown[: runtime.settings.max_message_chars + 1],
+                session,
+                identity.id,
+                shown[: runtime.settings.max_message_chars + 1],
                 body.client_msg_id,
             )
             if incoming is None:  # a retry of a message already handled

@@ -105,7 +105,9 @@ async def ask_rating(ctx: Ctx, request_id: int) -> None:
         show_menu(ctx)
         return
     ctx.goto("menu")
-    ctx.say_key("bot.rate_ask", *rating_buttons(request), btn("bot.back", MENU), number=request.number)
+    ctx.say_key(
+        "bot.rate_ask", *rating_buttons(request), btn("bot.back", MENU), number=request.number
+    )
 
 
 async def do_rate(ctx: Ctx, request_id: int, stars: int) -> None:

@@ -46,9 +46,7 @@ async def on_org_button(ctx: Ctx, verb: str, request_id: int) -> None:
     actor = Actor("org", f"{org_id}/{ctx.event.channel}:{ctx.event.external_id}")
     try:
         if verb == "oa":
-            request = await accept_request(
-                ctx.session, request_id, org_id, actor, notify_org=False
-            )
+            request = await accept_request(ctx.session, request_id, org_id, actor, notify_org=False)
             ctx.replies.append(accepted_reply(request))
         elif verb == "od":
             request = await decline_request(

@@ -17,7 +17,9 @@ class ButtonData(CallbackData, prefix="b"):
     p: str
 
 
-def render_markup(reply: Reply, *, in_group: bool = False) -> InlineKeyboardMarkup | ForceReply | None:
+def render_markup(
+    reply: Reply, *, in_group: bool = False
+) -> InlineKeyboardMarkup | ForceReply | None:
     if reply.buttons:
         builder = InlineKeyboardBuilder()
         for number, button in enumerate(reply.buttons, start=1):

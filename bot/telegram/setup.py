@@ -124,7 +124,7 @@ class TelegramFront:
         async with self._chat_locks[chat_key]:
             try:
                 await self.dp.feed_update(self.bot, update)
-            except Exception as exc:  # noqa: BLE001 - never let one update kill the front
+            except Exception as exc:
                 log.exception("telegram update failed")
                 await inbox.finish_event(self.engine, event_id, error=type(exc).__name__)
                 return
@@ -165,7 +165,7 @@ class TelegramFront:
             return SendResult(ok=False, permanent=True, error=exc.message)
         except (ValueError, TypeError) as exc:
             return SendResult(ok=False, permanent=True, error=str(exc))
-        except Exception as exc:  # noqa: BLE001 - network errors: retry later
+        except Exception as exc:
             return SendResult(ok=False, error=type(exc).__name__)
         return SendResult(ok=True)
 
@@ -186,7 +186,7 @@ class TelegramFront:
                 updates = await self.bot.get_updates(offset=offset, timeout=25)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("telegram polling failed")
                 await asyncio.sleep(5)
                 continue

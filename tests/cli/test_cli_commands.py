@@ -22,17 +22,25 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def test_classify_reads_jsonl_and_survives_bad_lines(runner: CliRunner) -> None:
-    lines = "\n".join([
-        json.dumps({"id": "a", "text": "楼道的灯坏了好几天了"}, ensure_ascii=False),
-        "this is not json",
-        json.dumps({"id": "b", "text": "我家老人摔倒了起不来"}, ensure_ascii=False),
-    ])
+    lines = "\n".join(
+        [
+            json.dumps({"id": "a", "text": "楼道的灯坏了好几天了"}, ensure_ascii=False),
+            "this is not json",
+            json.dumps({"id": "b", "text": "我家老人摔倒了起不来"}, ensure_ascii=False),
+        ]
+    )
     result = runner.invoke(app, ["classify", "--top", "3"], input=lines + "\n")
     assert result.exit_code == 0, result.output
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert out[0]["id"] == "a" and out[0]["category"] == "environment" and "candidates" in out[0]
     assert "error" in out[1]
-    assert out[2]["emergency"] is True and set(out[2]) >= {"id", "category", "kind", "confidence", "matched"}
+    assert out[2]["emergency"] is True and set(out[2]) >= {
+        "id",
+        "category",
+        "kind",
+        "confidence",
+        "matched",
+    }
 
 
 @pytest.mark.skipif(not DEV.exists(), reason=f"dev set not found at {DEV}")
@@ -49,11 +57,15 @@ def test_migrate_demo_twice_and_staff_add(runner: CliRunner, tmp_path: Path) -> 
     assert "13 organizations created" in first.stdout and "org_wuye_my" in first.stdout
     second = runner.invoke(app, ["demo"])
     assert "0 organizations created" in second.stdout
-    created = runner.invoke(app, ["staff", "add", "zhang", "--role", "staff", "--community", "桂花社区"])
+    created = runner.invoke(
+        app, ["staff", "add", "zhang", "--role", "staff", "--community", "桂花社区"]
+    )
     assert created.exit_code == 0 and "one-time password" in created.stdout
     again = runner.invoke(app, ["staff", "add", "zhang", "--role", "staff"])
     assert again.exit_code != 0
-    unknown = runner.invoke(app, ["staff", "add", "li", "--role", "staff", "--community", "不存在社区"])
+    unknown = runner.invoke(
+        app, ["staff", "add", "li", "--role", "staff", "--community", "不存在社区"]
+    )
     assert unknown.exit_code != 0
 
 
@@ -76,8 +88,10 @@ def test_import_orgs_csv_all_or_nothing(runner: CliRunner, tmp_path: Path) -> No
     assert "nothing imported" in result.output
 
     good = tmp_path / "good.csv"
-    good.write_text(HEADER + "新希望助老社,社会组织,elderly|health,桂花社区|湖滨社区,telegram:-1001\n",
-                    encoding="utf-8")
+    good.write_text(
+        HEADER + "新希望助老社,社会组织,elderly|health,桂花社区|湖滨社区,telegram:-1001\n",
+        encoding="utf-8",
+    )
     result = runner.invoke(app, ["import", "orgs", str(good)])
     assert result.exit_code == 0 and "imported 1" in result.output
 

@@ -66,7 +66,7 @@ async def test_request_numbers_are_unique_under_concurrency(database_url: str) -
                 try:
                     async with transaction(factory) as session:
                         return await next_request_number(session, now)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     await asyncio.sleep(0.01)
             raise AssertionError("could not get a number")
 
@@ -81,8 +81,13 @@ def test_state_machine_rejects_forbidden_transitions() -> None:
     from community.errors import InvalidTransition
 
     assert lc.next_status("accept", lc.ROUTED) == lc.ACCEPTED
-    for action, status in [("accept", lc.PENDING_REVIEW), ("resolve", lc.ROUTED),
-                           ("cancel", lc.RESOLVED), ("start", lc.CLOSED), ("accept", lc.ACCEPTED)]:
+    for action, status in [
+        ("accept", lc.PENDING_REVIEW),
+        ("resolve", lc.ROUTED),
+        ("cancel", lc.RESOLVED),
+        ("start", lc.CLOSED),
+        ("accept", lc.ACCEPTED),
+    ]:
         with pytest.raises(InvalidTransition):
             lc.next_status(action, status)
     assert all(s in lc.ALL_STATUSES for m in lc.TRANSITIONS.values() for s in (*m, *m.values()))

@@ -22,8 +22,9 @@ class TelegramUser:
 
     ids = itertools.count(1000)
 
-    def __init__(self, http: httpx.AsyncClient, app: Any, fake: FakeTelegram,
-                 user_id: int, chat_id: int) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, app: Any, fake: FakeTelegram, user_id: int, chat_id: int
+    ) -> None:
         self.http, self.app, self.fake = http, app, fake
         self.user_id, self.chat_id = user_id, chat_id
         self.secret = app.state.runtime.settings.telegram_webhook_secret()
@@ -72,8 +73,11 @@ async def fake_telegram():
 
 async def test_need_from_telegram_to_rating(database_url: str, tmp_path, fake_telegram) -> None:
     settings = make_settings(
-        database_url, tmp_path, telegram_token="42:TEST",
-        telegram_api_url=fake_telegram.base_url, telegram_mode="webhook",
+        database_url,
+        tmp_path,
+        telegram_token="42:TEST",
+        telegram_api_url=fake_telegram.base_url,
+        telegram_mode="webhook",
     )
     async with running_app(settings) as app, client(app) as http:
         runtime = app.state.runtime
@@ -114,8 +118,11 @@ async def test_need_from_telegram_to_rating(database_url: str, tmp_path, fake_te
 
 async def test_duplicate_update_and_bad_secret(database_url: str, tmp_path, fake_telegram) -> None:
     settings = make_settings(
-        database_url, tmp_path, telegram_token="42:TEST",
-        telegram_api_url=fake_telegram.base_url, telegram_mode="webhook",
+        database_url,
+        tmp_path,
+        telegram_token="42:TEST",
+        telegram_api_url=fake_telegram.base_url,
+        telegram_mode="webhook",
     )
     async with running_app(settings) as app, client(app) as http:
         resident = TelegramUser(http, app, fake_telegram, RESIDENT, RESIDENT)
@@ -138,10 +145,16 @@ async def test_duplicate_update_and_bad_secret(database_url: str, tmp_path, fake
         assert len(fake_telegram.calls) == before
 
 
-async def test_polling_mode_answers_through_the_inbox(sqlite_url: str, tmp_path, fake_telegram) -> None:
+async def test_polling_mode_answers_through_the_inbox(
+    sqlite_url: str, tmp_path, fake_telegram
+) -> None:
     settings = make_settings(
-        sqlite_url, tmp_path, telegram_token="42:TEST", telegram_api_url=fake_telegram.base_url,
-        telegram_mode="polling", run_background=True,
+        sqlite_url,
+        tmp_path,
+        telegram_token="42:TEST",
+        telegram_api_url=fake_telegram.base_url,
+        telegram_mode="polling",
+        run_background=True,
     )
     async with running_app(settings) as app:
         fake_telegram.push_update(make_message_update(1, RESIDENT, RESIDENT, "/start"))
@@ -149,9 +162,10 @@ async def test_polling_mode_answers_through_the_inbox(sqlite_url: str, tmp_path,
             lambda: [m for m in fake_telegram.sent_messages() if "邻里" in m["text"]], timeout=10
         )
         assert str(welcome[0]["chat_id"]) == str(RESIDENT)
-        from storage.models import InboxEvent
-        from storage.db import transaction
         from sqlalchemy import select
+
+        from storage.db import transaction
+        from storage.models import InboxEvent
 
         async with transaction(app.state.runtime.factory) as session:
             rows = list(await session.scalars(select(InboxEvent)))

@@ -131,7 +131,11 @@ async def test_page_loads_with_welcome_and_numbered_buttons(phone: Phone) -> Non
     # Big text and big buttons for elderly residents.
     base = await phone.page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
     assert base >= 20
-    for locator in (choices.nth(0), phone.page.locator("#linli-send"), phone.page.locator("#linli-menu")):
+    for locator in (
+        choices.nth(0),
+        phone.page.locator("#linli-send"),
+        phone.page.locator("#linli-menu"),
+    ):
         box = await locator.bounding_box()
         assert box is not None and box["height"] >= 56
     # Texts for the script come from the catalog.

@@ -32,8 +32,13 @@ class Page:
         assert response.status_code == 200
         return self._seen(response.json()["messages"])
 
-    async def send(self, *, text: str | None = None, button: str | None = None,
-                   client_msg_id: str | None = None) -> list[dict[str, Any]]:
+    async def send(
+        self,
+        *,
+        text: str | None = None,
+        button: str | None = None,
+        client_msg_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         body: dict[str, Any] = {"client_msg_id": client_msg_id or str(uuid.uuid4())}
         body.update({"text": text} if text is not None else {"button": button, "label": "x"})
         response = await self.http.post("/api/chat/send", json=body)
@@ -55,8 +60,10 @@ def press(messages: list[dict[str, Any]], label: str) -> str:
 
 @pytest.mark.parametrize(
     ("text", "org_name"),
-    [("我的微心愿是给楼里独居的李奶奶送几顿热乎的午饭", "夕阳红居家养老服务中心"),
-     ("家里水管漏水了 想找人上门修一下", "邻里帮便民服务社")],
+    [
+        ("我的微心愿是给楼里独居的李奶奶送几顿热乎的午饭", "夕阳红居家养老服务中心"),
+        ("家里水管漏水了 想找人上门修一下", "邻里帮便民服务社"),
+    ],
 )
 async def test_web_chat_full_loop(database_url: str, tmp_path, text: str, org_name: str) -> None:
     async with running_app(make_settings(database_url, tmp_path)) as app, client(app) as http:
@@ -109,13 +116,16 @@ async def test_api_rejects_bad_requests(sqlite_url: str, tmp_path) -> None:
         body = {"client_msg_id": "a", "text": "你好"}
         assert (await http.post("/api/chat/send", json=body)).status_code == 401  # no cookie
         await http.get("/")
-        assert (await http.post("/api/chat/send", content=b"{}",
-                                headers={"content-type": "text/plain"})).status_code == 415
-        bad = await http.post("/api/chat/send", content=b"{oops",
-                              headers={"content-type": "application/json"})
+        assert (
+            await http.post("/api/chat/send", content=b"{}", headers={"content-type": "text/plain"})
+        ).status_code == 415
+        bad = await http.post(
+            "/api/chat/send", content=b"{oops", headers={"content-type": "application/json"}
+        )
         assert bad.status_code == 422 and "error" in bad.json()
-        big = await http.post("/api/chat/send", content=b"x" * 20000,
-                              headers={"content-type": "application/json"})
+        big = await http.post(
+            "/api/chat/send", content=b"x" * 20000, headers={"content-type": "application/json"}
+        )
         assert big.status_code == 413
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = await http.get("/readyz")

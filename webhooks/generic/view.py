@@ -88,8 +88,7 @@ def build_router() -> APIRouter:
             payload=inbound.message.button,
             display_name=inbound.user.name,
         )
-        replies = [r.as_dict() for r in await runtime.dialog.handle(event)]
-        await inbox.finish_event(runtime.engine, event_id, result={"replies": replies})
+        replies = [r.as_dict() for r in await runtime.dialog.handle(event, inbox_event_id=event_id)]
         runtime.wake_outbox()
         return JSONResponse({"replies": replies})
 

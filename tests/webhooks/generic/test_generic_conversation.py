@@ -34,12 +34,19 @@ class Bridge:
         self.http = http
         self.count = 0
 
-    async def send(self, user: str, *, text: str | None = None, button: str | None = None,
-                   msg_id: str | None = None) -> httpx.Response:
+    async def send(
+        self,
+        user: str,
+        *,
+        text: str | None = None,
+        button: str | None = None,
+        msg_id: str | None = None,
+    ) -> httpx.Response:
         self.count += 1
         message: dict[str, Any] = {"text": text} if text is not None else {"button": button}
-        body = json.dumps({"user": {"id": user, "name": "王阿姨"}, "message": message},
-                          ensure_ascii=False).encode()
+        body = json.dumps(
+            {"user": {"id": user, "name": "王阿姨"}, "message": message}, ensure_ascii=False
+        ).encode()
         headers = make_headers(TEST_SECRET, body, msg_id=msg_id or f"msg_{user}_{self.count}")
         headers["content-type"] = "application/json"
         return await self.http.post(PATH, content=body, headers=headers)
@@ -62,9 +69,13 @@ async def onboard(bridge: Bridge, user: str) -> None:
 
 async def outbox_for(app: Any, target: str) -> list[OutboxMessage]:
     async with transaction(app.state.runtime.factory) as session:
-        return list(await session.scalars(
-            select(OutboxMessage).where(OutboxMessage.target == target).order_by(OutboxMessage.id)
-        ))
+        return list(
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.target == target)
+                .order_by(OutboxMessage.id)
+            )
+        )
 
 
 @pytest.mark.parametrize("kind", ["need", "wish"])
@@ -73,7 +84,10 @@ async def test_full_conversation(database_url: str, tmp_path, kind: str) -> None
     async with running_app(settings) as app, client(app) as http:
         bridge = Bridge(http)
         if kind == "need":
-            org_name, text = "梅园物业服务中心", "楼道里的灯坏了好几天了，晚上黑漆漆的 我电话13812345678"
+            org_name, text = (
+                "梅园物业服务中心",
+                "楼道里的灯坏了好几天了，晚上黑漆漆的 我电话13812345678",
+            )
         else:
             org_name, text = "彩虹桥青少年社工站", "想给楼下留守的小朋友要一个新书包，他的书包破了"
         await set_org_notify(app, org_name, "generic:bridge:org-1")
@@ -122,10 +136,13 @@ async def test_full_conversation(database_url: str, tmp_path, kind: str) -> None
         assert request.number in replies[0]["text"]
 
         async with transaction(app.state.runtime.factory) as session:
-            actions = list(await session.scalars(
-                select(RequestEvent.action).where(RequestEvent.request_id == request.id)
-                .order_by(RequestEvent.id)
-            ))
+            actions = list(
+                await session.scalars(
+                    select(RequestEvent.action)
+                    .where(RequestEvent.request_id == request.id)
+                    .order_by(RequestEvent.id)
+                )
+            )
         assert actions == ["submit", "route", "accept", "start", "resolve", "rate", "rate_comment"]
 
 
@@ -167,10 +184,18 @@ async def test_rejections_store_nothing(database_url: str, tmp_path) -> None:
             ("/webhooks/generic/nope", good, _signed(good), 404),
             (PATH, b"{" * (64 * 1024 + 1), _signed(b"{" * (64 * 1024 + 1)), 413),
             (PATH, b"{not json", _signed(b"{not json"), 422),
-            (PATH, b'{"user": {}, "message": {"text": "x"}}',
-             _signed(b'{"user": {}, "message": {"text": "x"}}'), 422),
-            (PATH, b'{"user": {"id": "u"}, "message": {}}',
-             _signed(b'{"user": {"id": "u"}, "message": {}}'), 422),
+            (
+                PATH,
+                b'{"user": {}, "message": {"text": "x"}}',
+                _signed(b'{"user": {}, "message": {"text": "x"}}'),
+                422,
+            ),
+            (
+                PATH,
+                b'{"user": {"id": "u"}, "message": {}}',
+                _signed(b'{"user": {"id": "u"}, "message": {}}'),
+                422,
+            ),
         ]
         for path, body, headers, status in cases:
             response = await http.post(path, content=body, headers=headers)
@@ -190,7 +215,9 @@ async def test_rejections_store_nothing(database_url: str, tmp_path) -> None:
         (None, "rt.99999.5", None),
     ],
 )
-async def test_odd_input_gets_a_polite_answer(sqlite_url: str, tmp_path, text, button, expect) -> None:
+async def test_odd_input_gets_a_polite_answer(
+    sqlite_url: str, tmp_path, text, button, expect
+) -> None:
     settings = make_settings(sqlite_url, tmp_path)
     async with running_app(settings) as app, client(app) as http:
         bridge = Bridge(http)
