@@ -2,7 +2,8 @@
 
 POST /ack/<channel> does exactly what the durable ack does in production, and nothing
 more: size limit → Standard Webhooks verify on the raw bytes → webhook-id check →
-``storage.inbox.store_event`` (one Core INSERT … ON CONFLICT DO NOTHING RETURNING) → 200.
+``storage.inbox.InboxWriter.store`` (sqlite3 insert, or a group-committed INSERT … ON
+CONFLICT DO NOTHING RETURNING on PostgreSQL) → 200.
 That is the part of webhooks/telegram/view.py + TelegramFront.accept before work is
 scheduled, with the generic channel's signature check.
 
@@ -32,6 +33,7 @@ def create_app() -> FastAPI:
     url = os.environ["LINLI_DATABASE_URL"]
     secret = os.environ.get("BENCH_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     engine = create_engine(url)
+    writer = inbox.InboxWriter(engine)  # the production ack path (group commit / sqlite3)
     state = {"ready": False}
 
     @asynccontextmanager
@@ -41,6 +43,7 @@ def create_app() -> FastAPI:
         try:
             yield
         finally:
+            await writer.close()
             await engine.dispose()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -62,7 +65,7 @@ def create_app() -> FastAPI:
         msg_id = request.headers.get("webhook-id", "")
         if not 0 < len(msg_id) <= 128:
             return JSONResponse({"error": "signature: bad webhook-id"}, status_code=401)
-        event_id = await inbox.store_event(engine, f"generic:{channel}", msg_id, body.decode())
+        event_id = await writer.store(f"generic:{channel}", msg_id, body.decode())
         return JSONResponse({"ok": True, "duplicate": event_id is None})
 
     return app

@@ -61,7 +61,10 @@ def org_buttons_accepted(request: Request) -> tuple[Button, ...]:
 
 
 def rating_buttons(request: Request) -> tuple[Button, ...]:
-    return tuple(Button("★" * n, f"rt.{request.id}.{n}") for n in range(5, 0, -1))
+    return tuple(
+        Button(t("rating.label", stars="★" * n, words=t(f"rating.{n}")), f"rt.{request.id}.{n}")
+        for n in range(5, 0, -1)
+    )
 
 
 async def _community_name(session: AsyncSession, community_id: int | None) -> str:

@@ -110,7 +110,7 @@ async def test_need_from_telegram_to_rating(database_url: str, tmp_path, fake_te
         await runtime.outbox.drain_once()
         last = resident.sent()[-1]
         assert "已办结" in last["text"]
-        messages = await resident.press(button([last], "★★★★"))
+        messages = await resident.press(button([last], "★★★★ 满意"))
         assert "谢谢" in messages[0]["text"]
         [request] = await all_requests(app)
         assert request.status == "resolved" and request.rating == 4

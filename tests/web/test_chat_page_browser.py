@@ -186,11 +186,13 @@ async def test_tapping_numbered_button_sends_its_payload(phone: Phone) -> None:
     await expect(phone.bot_bubbles().last).to_have_text("收到：停车位")
     await _send_text(phone, "２")
     await expect(phone.user_bubbles().last).to_have_text("换一个类别")
+    await expect(phone.bot_bubbles().last).to_contain_text("您选择了：换一个类别")  # answered
     assert phone.state.sends()[-1]["button"] == "cat:other"
 
     # Buttons of older messages stay clickable.
     await phone.page.locator("li.msg--bot").first.get_by_role("button", name="1 确认").click()
     await expect(phone.user_bubbles()).to_have_count(4)
+    await expect(phone.bot_bubbles()).to_have_count(5)  # the server answered the old button
     assert phone.state.sends()[-1]["button"] == "cf:welcome"
 
 

@@ -91,7 +91,7 @@ async def test_web_chat_full_loop(database_url: str, tmp_path, text: str, org_na
         updates = await page.poll()
         assert any("接单" in m["text"] for m in updates)
         assert "已安排志愿者" in updates[-1]["text"]
-        messages = await page.send(button=press(updates, "★★★★★"))
+        messages = await page.send(button=press(updates, "★★★★★ 非常满意"))
         assert "谢谢" in messages[-1]["text"]
         [request] = await all_requests(app)
         assert request.rating == 5

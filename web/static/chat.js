@@ -92,6 +92,7 @@
   let lastId = 0;
   let latestButtons = null; // buttons of the newest bot message that has buttons
   let busy = false; // one send at a time (prevents double taps)
+  let submitQueued = false; // Enter pressed while busy: send when the previous one is done
   let historyLoaded = false;
   let pollTimer = null;
   let pollDelay = POLL_MS;
@@ -377,6 +378,10 @@
     busy = value;
     sendBtn.setAttribute("aria-busy", value ? "true" : "false");
     app.classList.toggle("is-busy", value);
+    if (!value && submitQueued) {
+      submitQueued = false;
+      setTimeout(submitComposer, 0);
+    }
   }
 
   async function deliver(body, pendingLi, restoreText) {
@@ -455,7 +460,12 @@
       showNotice(tx("too_long", { max: MAX_LEN }), null);
       return;
     }
-    if (busy) return;
+    if (busy) {
+      // Sent while the previous message is still on its way: send it right after,
+      // rather than ignoring the tap (the text stays visible in the box meanwhile).
+      submitQueued = true;
+      return;
+    }
     const choice = numberChoice(text);
     const ok = choice
       ? sendMessage({ button: choice.payload, label: choice.text })

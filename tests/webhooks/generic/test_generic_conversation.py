@@ -124,7 +124,7 @@ async def test_full_conversation(database_url: str, tmp_path, kind: str) -> None
         notices = [m.text for m in await outbox_for(app, "res-1")]
         assert any("接单" in n for n in notices) and any("已办结" in n for n in notices)
         resolved = (await outbox_for(app, "res-1"))[-1]
-        five = next(b["payload"] for b in resolved.buttons if b["text"] == "★★★★★")
+        five = next(b["payload"] for b in resolved.buttons if b["text"] == "★★★★★ 非常满意")
 
         replies = await bridge.say("res-1", button=five)
         assert "谢谢" in replies[0]["text"]
