@@ -35,7 +35,7 @@ async def live_app(sqlite_url: str, tmp_path: Path):
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.05)
     from community.demo import load_demo
     from storage.db import transaction
