@@ -107,6 +107,20 @@ def _screenshot_dir(tmp_path: Path) -> Path:
     return folder
 
 
+async def _settle(p: Phone) -> None:
+    """Wait until smooth auto-scrolling has finished (for screenshots)."""
+    await p.page.wait_for_function(
+        """() => new Promise((resolve) => {
+            const y = window.scrollY;
+            setTimeout(() => {
+                const y2 = window.scrollY;
+                setTimeout(() => resolve(y === y2 && y2 === window.scrollY), 200);
+            }, 200);
+        })""",
+        polling=300,
+    )
+
+
 async def _send_text(p: Phone, text: str) -> None:
     box = p.page.get_by_label(TEXTS["input_label"])
     await box.fill(text)
@@ -247,6 +261,7 @@ async def test_no_horizontal_overflow_at_320px(
     try:
         await p.open()
         await expect(p.bot_bubbles().first).to_be_visible()
+        await p.page.emulate_media(reduced_motion="reduce")
         if font == "large":
             await p.page.get_by_role("button", name=TEXTS["font_large"]).click()
         await _send_text(p, "https://example.com/" + "x" * 150 + " 长长的中文" * 30)
@@ -262,6 +277,7 @@ async def test_no_horizontal_overflow_at_320px(
             assert box is not None
             assert box["x"] >= 0 and box["x"] + box["width"] <= 320.5
             assert box["height"] >= 56
+        await _settle(p)
         await p.page.screenshot(path=str(_screenshot_dir(tmp_path) / f"chat-320-{font}.png"))
         assert p.js_errors == []
     finally:
@@ -365,7 +381,13 @@ async def test_phone_screenshot(phone: Phone, tmp_path: Path) -> None:
     await expect(phone.bot_bubbles()).to_have_count(2)
     await _send_text(phone, "我家楼下的路灯坏了三天了，晚上出门很不方便。")
     await expect(phone.bot_bubbles()).to_have_count(3)
+    await phone.page.get_by_label(TEXTS["input_label"]).blur()
+    await _settle(phone)
+    # The newest message is scrolled into view above the composer.
+    last = await phone.bot_bubbles().last.bounding_box()
+    composer = await phone.page.locator(".composer-wrap").bounding_box()
+    assert last is not None and composer is not None
+    assert last["y"] + last["height"] <= composer["y"] + 1
     folder = _screenshot_dir(tmp_path)
     await phone.page.screenshot(path=str(folder / "chat-390.png"))
-    await phone.page.screenshot(path=str(folder / "chat-390-full.png"), full_page=True)
     assert (folder / "chat-390.png").stat().st_size > 10_000
