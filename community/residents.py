@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +55,17 @@ async def get_or_create_identity(
     return identity
 
 
+_CONVERSATION = (  # built once; only the values change per message
+    select(Identity, User, DialogState)
+    .join(User, User.id == Identity.user_id)
+    .outerjoin(DialogState, DialogState.identity_id == Identity.id)
+    .where(
+        Identity.channel == bindparam("channel"),
+        Identity.external_id == bindparam("external_id"),
+    )
+)
+
+
 async def load_conversation(
     session: AsyncSession,
     channel: str,
@@ -64,14 +75,8 @@ async def load_conversation(
     display_name: str | None = None,
 ) -> tuple[Identity, User, DialogState]:
     """Identity, resident and dialog state in one query (the hot path of every message)."""
-    row = (
-        await session.execute(
-            select(Identity, User, DialogState)
-            .join(User, User.id == Identity.user_id)
-            .outerjoin(DialogState, DialogState.identity_id == Identity.id)
-            .where(Identity.channel == channel, Identity.external_id == external_id)
-        )
-    ).first()
+    params = {"channel": channel, "external_id": external_id}
+    row = (await session.execute(_CONVERSATION, params)).first()
     if row is not None:
         identity, user, state = row
         if chat_id and identity.chat_id != chat_id:

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.lifecycle import ACCEPTED, IN_PROGRESS, ROUTED
 from storage.models import Organization, OrgCategory, OrgCommunity, Request
 
 
-async def candidate_organizations(
-    session: AsyncSession,
-    category: str,
-    community_id: int | None,
-    exclude: Iterable[int] = (),
-) -> list[Organization]:
-    """Eligible organizations, best first."""
+def _candidates_statement():  # type: ignore[no-untyped-def]
+    """Built once: the statement is the same for every request, only the values change."""
     open_count = (
         select(func.count(Request.id))
         .where(
@@ -32,33 +27,42 @@ async def candidate_organizations(
         .correlate(Organization)
         .scalar_subquery()
     )
-    serves_community = Organization.all_communities.is_(True)
-    if community_id is not None:
-        serves_community = or_(
-            serves_community,
-            select(OrgCommunity.org_id)
-            .where(
-                and_(
-                    OrgCommunity.org_id == Organization.id,
-                    OrgCommunity.community_id == community_id,
-                )
+    serves_community = or_(
+        Organization.all_communities.is_(True),
+        select(OrgCommunity.org_id)
+        .where(
+            and_(
+                OrgCommunity.org_id == Organization.id,
+                OrgCommunity.community_id == bindparam("community_id"),
             )
-            .exists(),
         )
-    stmt = (
+        .exists(),
+    )
+    return (
         select(Organization)
         .join(OrgCategory, OrgCategory.org_id == Organization.id)
         .where(
             Organization.active.is_(True),
-            OrgCategory.category == category,
+            OrgCategory.category == bindparam("category"),
             serves_community,
+            Organization.id.not_in(bindparam("excluded", expanding=True)),
         )
         .order_by(open_count, Organization.id)
     )
-    excluded = set(exclude)
-    if excluded:
-        stmt = stmt.where(Organization.id.not_in(excluded))
-    return list(await session.scalars(stmt))
+
+
+_CANDIDATES = _candidates_statement()
+
+
+async def candidate_organizations(
+    session: AsyncSession,
+    category: str,
+    community_id: int | None,
+    exclude: Iterable[int] = (),
+) -> list[Organization]:
+    """Eligible organizations, best first."""
+    params = {"category": category, "community_id": community_id, "excluded": list(exclude)}
+    return list(await session.scalars(_CANDIDATES, params))
 
 
 async def choose_organization(
