@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
 import json
 import random
 import sys
@@ -233,6 +235,8 @@ async def run_latency(
                 )
             finally:
                 server.stop()
+                if os.environ.get("BENCH_KEEP_LOG"):
+                    shutil.copy(tmp / "server.log", os.environ["BENCH_KEEP_LOG"])
     statuses = res.statuses()
     lat = [s.latency_s for s in res.samples if s.status == 200]
     by_kind = {

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from bot.events import InEvent
-from community.catalog import section
+from community.catalog import section, t
 from community.webchat import (
     CHANNEL,
     as_json,
@@ -40,10 +40,12 @@ class SendBody(BaseModel):
         return self
 
 
-def _error(status: int, reason: str, message_key: str | None = None) -> JSONResponse:
+def _error(
+    status: int, reason: str, message_key: str | None = None, **params: object
+) -> JSONResponse:
     body = {"error": reason}
     if message_key:
-        body["message"] = section("web").get(message_key, "")
+        body["message"] = t(f"web.{message_key}", **params)
     return JSONResponse(body, status_code=status)
 
 
@@ -93,7 +95,7 @@ def build_router() -> APIRouter:
             raw = await read_limited(request, MAX_BODY)
             body = SendBody.model_validate(json.loads(raw))
         except BodyTooLarge:
-            return _error(413, "body too large", "too_long")
+            return _error(413, "body too large", "too_long", max=runtime.settings.max_message_chars)
         except (ValueError, ValidationError):
             return _error(422, "malformed message")
 

@@ -178,7 +178,7 @@ def create_app(state: FakeChatState) -> FastAPI:
         if not isinstance(body, dict) or not body.get("client_msg_id"):
             return error(400, "bad_request")
         if "text" in body and len(str(body["text"])) > MAX_TEXT:
-            return error(413, "too_long", "这段话太长了。")
+            return error(413, "too_long", catalog.t("web.too_long"))  # raw, like web/chat.py
         if state.throttle_sends > 0:
             state.throttle_sends -= 1
             return error(429, "too_fast")

@@ -361,6 +361,41 @@ async def test_history_failure_shows_notice_with_retry(phone: Phone) -> None:
     await expect(notice).to_be_hidden()
 
 
+async def test_refused_text_comes_back_for_editing(phone: Phone) -> None:
+    expect = _expect()
+    await phone.open()
+    await expect(phone.bot_bubbles().first).to_be_visible()
+    # Bypass the client-side limit (maxlength) to see the server's 413 handled politely.
+    too_long = "长" * 2001
+    await phone.page.evaluate(
+        """(text) => {
+            const box = document.getElementById("linli-input");
+            box.removeAttribute("maxlength");
+            box.value = text;
+        }""",
+        too_long,
+    )
+    # The page itself refuses before sending and keeps the text.
+    await phone.page.locator("#linli-send").click()
+    notice = phone.page.locator("#linli-notice")
+    await expect(notice).to_contain_text(TEXTS["too_long"].replace("{max}", "2000"))
+    assert phone.state.count("send") == 0
+    await expect(phone.page.get_by_label(TEXTS["input_label"])).to_have_value(too_long)
+    # A refusal by the server gives the text back too, with {max} filled in.
+    await phone.page.evaluate(
+        """() => { window.__origFetch = window.fetch;
+            window.fetch = (url, init) => window.__origFetch(url, url.endsWith("/send")
+                ? {...init, body: JSON.stringify({client_msg_id: "y", text: "长".repeat(2001)})}
+                : init); }"""
+    )
+    box = phone.page.get_by_label(TEXTS["input_label"])
+    await box.fill("短消息")
+    await box.press("Enter")
+    await expect(notice).to_contain_text("最多只能输入 2000 个字")
+    await expect(box).to_have_value("短消息")
+    await expect(phone.page.locator("li.msg--pending")).to_have_count(0)
+
+
 async def test_counter_near_limit(phone: Phone) -> None:
     expect = _expect()
     await phone.open()

@@ -347,7 +347,8 @@
   function errorText(err) {
     if (err && err.status === 429) return tx("too_fast");
     if (err && err.body && typeof err.body.message === "string" && err.body.message.trim()) {
-      return err.body.message;
+      // Server texts come from the same catalog and may carry the {max} placeholder.
+      return err.body.message.split("{max}").join(String(MAX_LEN));
     }
     if (!err || err.status === 0) return tx("network_error");
     return tx("generic_error");
