@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import json
+import os
 import random
+import shutil
 import sys
 import time
 from collections import Counter

@@ -16,7 +16,7 @@ from community import lifecycle as lc
 from community.audit import SYSTEM, Actor, record_request_event
 from community.catalog import t
 from community.errors import DomainError, Forbidden, NotFound
-from community.notify import Button, Reply, notify_target_spec, notify_user
+from community.notify import Button, Reply, notify_target_spec, notify_user, parse_notify
 from community.numbering import next_request_number
 from community.routing import choose_organization
 from nlp.extract import mask_pii
@@ -210,6 +210,8 @@ async def _assign(
 
 
 async def _notify_org_new(session: AsyncSession, request: Request, org: Organization) -> None:
+    if parse_notify(org.notify) is None:
+        return  # dashboard inbox only: nothing to send
     reply = Reply(
         t(
             "notice.org_new",

@@ -68,6 +68,8 @@ async def propose(ctx: Ctx, draft: dict[str, Any]) -> None:
     if draft["category"] != "other":
         org = await choose_organization(ctx.session, draft["category"], ctx.user.community_id)
     confident = draft["chosen"] or draft["confidence"] >= ctx.settings.review_threshold
+    # Remembered for the confirmation message (saves a look-up when routing agrees).
+    draft["org"] = [org.id, org.name] if org is not None else None
     routing = (
         t("bot.proposal_routing_org", org=org.name)
         if org is not None and confident
@@ -153,7 +155,7 @@ async def _submit(ctx: Ctx, draft: dict[str, Any]) -> None:
         review_threshold=ctx.settings.review_threshold,
         actor=ctx.actor,
     )
-    await _announce(ctx, request)
+    await _announce(ctx, request, draft.get("org"))
     if phone is None and draft["kind"] != "suggestion":
         ctx.goto("ask_phone", request=request.id)
         ctx.say_key("bot.ask_phone", btn("bot.skip", "skip"))
@@ -161,11 +163,17 @@ async def _submit(ctx: Ctx, draft: dict[str, Any]) -> None:
         show_menu(ctx)
 
 
-async def _announce(ctx: Ctx, request: Any) -> None:
+async def _announce(ctx: Ctx, request: Any, preview: list[Any] | None) -> None:
     from storage.models import Organization
 
-    org = await ctx.session.get(Organization, request.org_id) if request.org_id else None
-    status = t("bot.submitted_routed", org=org.name) if org else t("bot.submitted_review")
+    name = None
+    if request.org_id is not None:
+        if preview and preview[0] == request.org_id:
+            name = preview[1]
+        else:
+            org = await ctx.session.get(Organization, request.org_id)
+            name = org.name if org else None
+    status = t("bot.submitted_routed", org=name) if name else t("bot.submitted_review")
     ctx.say_key("bot.submitted", number=request.number, status=status)
 
 
