@@ -1,7 +1,9 @@
 """Routing classifier: category, kind and emergency flag for one resident message.
 
 Explainable by construction: the score of a category is the sum of the weights of the
-lexicon terms found in the normalized text, and ``matched`` lists those terms.
+lexicon terms found in the normalized text, and ``matched`` lists those terms. jieba is the
+word-boundary authority: a short term that only occurs across two jieba words (家电 in
+在家/电视) is not found (see ``nlp.lexicon.TermMatcher``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,17 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from nlp import tokenizer
 from nlp.emergency import EmergencyResult, detect_normalized
 from nlp.kind import decide_kind
-from nlp.lexicon import TermMatcher, load_category_lexicons, load_patterns, merge_staff_terms
+from nlp.lexicon import (
+    LOOSE_TERM_LEN,
+    TermMatcher,
+    load_category_lexicons,
+    load_patterns,
+    load_substring_safe,
+    merge_staff_terms,
+)
 from nlp.normalize import normalize
 from nlp.taxonomy import CATEGORIES, OTHER
 
@@ -53,6 +63,10 @@ class Classifier:
         self,
         extra_keywords: Mapping[str, Iterable[str]] | None = None,
         removed_keywords: Mapping[str, Iterable[str]] | None = None,
+        *,
+        segmenter: bool = True,
+        loose_term_len: int | None = LOOSE_TERM_LEN,
+        substring_safe: Iterable[str] | None = None,
     ) -> None:
         lexicons = merge_staff_terms(
             load_category_lexicons(), extra_keywords, removed_keywords, STAFF_WEIGHT
@@ -66,7 +80,22 @@ class Classifier:
             for term, weight in terms.items():
                 by_term.setdefault(term, []).append((cat, weight))
         self._weights = {t: tuple(v) for t, v in by_term.items()}
-        self._matcher = TermMatcher(self._weights)
+        segment = None
+        if segmenter:
+            tokenizer.initialize()  # no-op after nlp.initialize(cache_dir)
+            # Short staff keywords are arbitrated by jieba, so jieba must keep them whole.
+            staff = [w for ws in (extra_keywords or {}).values() for w in ws if w is not None]
+            staff = [w for w in map(str, staff) if len(w.strip()) < LOOSE_TERM_LEN]
+            if staff:
+                tokenizer.add_words(staff)
+            segment = tokenizer.boundaries
+        safe = load_substring_safe() if substring_safe is None else frozenset(substring_safe)
+        max_strict = loose_term_len or MAX_CHARS + 1
+
+        def loose(term: str) -> bool:
+            return len(term) >= max_strict or term in safe
+
+        self._matcher = TermMatcher(self._weights, segment, loose)
         self._patterns = tuple(p for p in load_patterns() if p.category in CATEGORIES)
 
     def scores(self, norm_text: str) -> tuple[dict[str, float], list[str]]:

@@ -1,14 +1,17 @@
-"""Lexicon files and a fast multi-term matcher over normalized text.
+"""Lexicon files and a fast multi-term matcher over normalized text, checked by jieba.
 
-Why no segmentation on the hot path: residents write without punctuation and with dialect
-words that jieba splits unpredictably; substring matching of curated terms is both faster
-(~10x) and easier to explain ("matched: 低保, 申请").
+Terms are found by forward maximum matching (explainable: "matched: 低保, 申请"); jieba is
+the word-boundary authority for short terms, which are the ones that match by accident
+across words (家电 in 在家电视). Long terms and terms flagged ``substr`` in the lexicon
+files match as substrings, because residents write without punctuation and jieba splits
+rare compounds unpredictably (单元楼道 -> 单元楼/道).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,12 @@ from nlp.normalize import DATA_DIR, normalize
 
 LEXICON_DIR = DATA_DIR / "lexicon"
 DEFAULT_WEIGHT = 1.0
+# Terms at least this long match as plain substrings; shorter ones must not straddle a
+# jieba word boundary. Measured on the dev set and own samples (see tests/nlp): requiring
+# alignment for longer terms too loses phrase terms (单元门, 出租屋) and fixes nothing.
+LOOSE_TERM_LEN = 3
+# Third column of a lexicon line: the term is substring-safe (matches across boundaries).
+SUBSTRING_FLAG = "substr"
 
 
 @dataclass(frozen=True)
@@ -27,25 +36,41 @@ class Match:
     term: str
 
 
-def parse_lexicon_file(path: Path) -> dict[str, float]:
-    """Read ``term[<TAB>weight]`` lines; ``#`` starts a comment; terms are normalized."""
-    terms: dict[str, float] = {}
+def _lexicon_lines(path: Path) -> list[list[str]]:
+    """Fields of the data lines of a lexicon file (``#`` starts a comment)."""
+    rows: list[list[str]] = []
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split("\t") if "\t" in line else line.split()
+        if line:
+            rows.append(line.split("\t") if "\t" in line else line.split())
+    return rows
+
+
+def parse_lexicon_file(path: Path) -> dict[str, float]:
+    """Read ``term[<TAB>weight[<TAB>substr]]`` lines; terms are normalized."""
+    terms: dict[str, float] = {}
+    for parts in _lexicon_lines(path):
         term = normalize(parts[0])
         weight = DEFAULT_WEIGHT
         if len(parts) > 1:
             try:
-                weight = float(parts[-1])
+                weight = float(parts[1])
             except ValueError:
                 weight = DEFAULT_WEIGHT
         if term:
             # A term listed twice keeps its highest weight.
             terms[term] = max(weight, terms.get(term, 0.0))
     return terms
+
+
+def load_substring_safe(directory: Path = LEXICON_DIR) -> frozenset[str]:
+    """Terms flagged ``substr`` in any lexicon file (jieba splits them wrongly in context)."""
+    return frozenset(
+        normalize(parts[0])
+        for path in sorted(directory.glob("*.txt"))
+        for parts in _lexicon_lines(path)
+        if len(parts) > 2 and parts[2].strip() == SUBSTRING_FLAG
+    )
 
 
 @dataclass(frozen=True)
@@ -98,35 +123,82 @@ def merge_staff_terms(
 
 
 class TermMatcher:
-    """Finds every lexicon term in a text, then drops terms nested inside longer matches.
+    """Finds lexicon terms in a text by forward maximum matching, checked against jieba.
 
     Terms are indexed by first character with their possible lengths, longest first, so a
     scan costs one dict lookup per character plus a few set lookups of slices.
+
+    With a ``segment`` function (``nlp.tokenizer.boundaries``), jieba is the word-boundary
+    authority: a term counts only if it starts and ends on a token boundary (it is one
+    token or a run of whole tokens), unless it is *loose* (long enough, or listed as
+    substring-safe), because jieba splits rare long compounds unpredictably. Without
+    ``segment`` every occurrence counts (plain substring matching).
     """
 
-    def __init__(self, terms: Iterable[str]) -> None:
+    def __init__(
+        self,
+        terms: Iterable[str],
+        segment: Callable[[str], AbstractSet[int]] | None = None,
+        loose: Callable[[str], bool] | None = None,
+    ) -> None:
         self._terms = frozenset(t for t in terms if t)
         lengths: dict[str, set[int]] = {}
         for term in self._terms:
             lengths.setdefault(term[0], set()).add(len(term))
         # first character -> candidate term lengths, longest first
         self._lengths = {ch: tuple(sorted(ls, reverse=True)) for ch, ls in lengths.items()}
+        self._segment = segment
+        self._strict = frozenset(t for t in self._terms if loose is None or not loose(t))
 
     def find(self, text: str) -> list[Match]:
-        """Leftmost-longest, non-overlapping matches (forward maximum matching).
+        """Leftmost-longest, non-overlapping matches; terms never cross a space.
 
         A term nested in or overlapping an earlier longer match is dropped: 老年大学 hides
-        老年, and 在家电视 yields 电视 after 一个人在家 rather than a spurious 家电.
+        老年. A strict term that straddles a jieba boundary is skipped (shorter terms at the
+        same position are tried next): 在家电视 segments as 在家/电视, so 家电 is not there.
         """
-        lengths, terms = self._lengths, self._terms
         found: list[Match] = []
-        i, n = 0, len(text)
+        pos = 0
+        for chunk in text.split(" "):
+            if chunk:
+                self._find_chunk(chunk, pos, found)
+            pos += len(chunk) + 1
+        return found
+
+    def _find_chunk(self, chunk: str, offset: int, found: list[Match]) -> None:
+        lengths, terms, strict = self._lengths, self._terms, self._strict
+        cuts: AbstractSet[int] | None = None  # jieba boundaries, computed on first need
+        i, n = 0, len(chunk)
         while i < n:
-            for size in lengths.get(text[i], ()):
-                if text[i : i + size] in terms:
-                    found.append(Match(i, i + size, text[i : i + size]))
-                    i += size
-                    break
+            for size in lengths.get(chunk[i], ()):
+                term = chunk[i : i + size]
+                if term not in terms:
+                    continue
+                if term in strict and self._segment is not None:
+                    if cuts is None:
+                        cuts = self._cuts(chunk)
+                    if _straddles(cuts, i, i + size):
+                        continue  # straddles a word boundary: not this word
+                found.append(Match(offset + i, offset + i + size, term))
+                i += size
+                break
             else:
                 i += 1
-        return found
+
+    def _cuts(self, chunk: str) -> AbstractSet[int]:
+        try:
+            return self._segment(chunk)  # type: ignore[misc]
+        except Exception:  # segmentation must not break routing: accept every boundary
+            return range(len(chunk) + 1)
+
+
+def _straddles(cuts: AbstractSet[int], start: int, end: int) -> bool:
+    """True when ``start..end`` crosses a token boundary without being whole tokens.
+
+    Whole tokens (路灯 in 路灯/坏了) and pieces inside one token (书法 in 书法课, 垃圾 in
+    垃圾堆) are words of the text; 家电 in 在家/电视 starts inside one token and ends
+    inside the next.
+    """
+    if start in cuts and end in cuts:
+        return False
+    return any(b in cuts for b in range(start + 1, end))

@@ -98,3 +98,63 @@ def test_unknown_staff_category_ignored():
 
 def test_default_classifier_is_shared():
     assert get_classifier() is get_classifier()
+
+
+# --- jieba as the word-boundary authority -------------------------------------------------
+
+
+def test_term_straddling_a_jieba_boundary_does_not_count(classifier):
+    # 在家电视坏了 segments as 在家/电视/坏了: 家电 would only match across two words.
+    res = classifier.classify("一个人在家电视坏了")
+    assert "家电" not in res.matched
+    assert "电视" in res.matched
+    # Plain substring matching (no jieba) would have taken it.
+    assert "家电" in Classifier(segmenter=False).classify("在家电视坏了").matched
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong", "right"),
+    [
+        ("马路灯光太刺眼", "路灯", None),  # 马路/灯光
+        ("好几家电动车电瓶被偷了", "家电", "电动车"),  # 好几家/电动车
+        ("别再让停电动车了", "停电", "电动车"),  # 停/电动车
+    ],
+)
+def test_boundary_fixes_false_substring_matches(classifier, text, wrong, right):
+    matched = classifier.classify(text).matched
+    assert wrong not in matched
+    if right:
+        assert right in matched
+
+
+def test_whole_tokens_and_pieces_of_one_token_still_match(classifier):
+    assert "路灯" in classifier.classify("小区路灯坏了").matched  # 路灯 is a token
+    assert "书法" in classifier.classify("下周有没有书法课").matched  # inside 书法课
+    assert "垃圾" in classifier.classify("门口垃圾堆成山了").matched  # inside 垃圾堆
+
+
+def test_long_and_substring_safe_terms_match_across_boundaries(classifier):
+    # jieba: 单元楼/道 — 楼道 is flagged substr in environment.txt.
+    assert "楼道" in classifier.classify("我们单元楼道的小广告清一清").matched
+    # 报国/画 — 国画 is flagged substr in culture.txt.
+    assert "国画" in classifier.classify("想报国画班").matched
+    strict = Classifier(substring_safe=())
+    assert "楼道" not in strict.classify("我们单元楼道的小广告清一清").matched
+
+
+def test_staff_short_keyword_is_kept_whole_by_jieba():
+    from nlp import tokenizer
+
+    clf = Classifier(extra_keywords={"culture": ["扎染"]})
+    assert "扎染" in tokenizer.tokens("我想学扎染")
+    assert clf.classify("我想学扎染 有没有课").category == "culture"
+
+
+def test_segmentation_failure_falls_back_to_substrings():
+    from nlp.lexicon import TermMatcher
+
+    def broken(chunk: str) -> frozenset[int]:
+        raise RuntimeError("boom")
+
+    matcher = TermMatcher(["家电"], broken)
+    assert [m.term for m in matcher.find("在家电视")] == ["家电"]

@@ -170,3 +170,15 @@ async def test_polling_mode_answers_through_the_inbox(
         async with transaction(app.state.runtime.factory) as session:
             rows = list(await session.scalars(select(InboxEvent)))
         assert [(r.source, r.event_key) for r in rows] == [("telegram", "1")]
+
+
+async def test_webhook_mode_registers_with_secret(sqlite_url: str, tmp_path, fake_telegram) -> None:
+    settings = make_settings(
+        sqlite_url, tmp_path, telegram_token="42:TEST", telegram_api_url=fake_telegram.base_url,
+        telegram_mode="auto", public_url="https://linli.example.org", run_background=True,
+    )
+    async with running_app(settings, demo=False) as app:
+        hook = fake_telegram.webhook
+        assert hook is not None and hook["url"] == "https://linli.example.org/webhooks/telegram"
+        assert hook["secret_token"] == app.state.runtime.settings.telegram_webhook_secret()
+        assert set(hook["allowed_updates"]) >= {"message", "callback_query"}
