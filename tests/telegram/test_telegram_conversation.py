@@ -174,8 +174,13 @@ async def test_polling_mode_answers_through_the_inbox(
 
 async def test_webhook_mode_registers_with_secret(sqlite_url: str, tmp_path, fake_telegram) -> None:
     settings = make_settings(
-        sqlite_url, tmp_path, telegram_token="42:TEST", telegram_api_url=fake_telegram.base_url,
-        telegram_mode="auto", public_url="https://linli.example.org", run_background=True,
+        sqlite_url,
+        tmp_path,
+        telegram_token="42:TEST",
+        telegram_api_url=fake_telegram.base_url,
+        telegram_mode="auto",
+        public_url="https://linli.example.org",
+        run_background=True,
     )
     async with running_app(settings, demo=False) as app:
         hook = fake_telegram.webhook
