@@ -174,7 +174,8 @@ class TermMatcher:
                 term = chunk[i : i + size]
                 if term not in terms:
                     continue
-                if term in strict and self._segment is not None:
+                # A term that is the whole chunk is whole tokens: no need to ask jieba.
+                if size != n and term in strict and self._segment is not None:
                     if cuts is None:
                         cuts = self._cuts(chunk)
                     if _straddles(cuts, i, i + size):

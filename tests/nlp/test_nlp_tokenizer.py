@@ -59,17 +59,60 @@ def test_substring_safe_flags_are_loaded():
     assert {"楼道", "国画"} <= load_substring_safe()
 
 
-def test_initialize_writes_jieba_cache_in_cache_dir(tmp_path):
+def test_initialize_writes_jieba_cache_and_snapshot_in_cache_dir(tmp_path):
     code = (
-        "import sys, nlp; nlp.initialize(sys.argv[1]); "
-        "from nlp.tokenizer import tokens; print('/'.join(tokens('潮汐停车')))"
+        "import sys, nlp, jieba; nlp.initialize(sys.argv[1]); "
+        "from nlp.tokenizer import tokens; "
+        "print('/'.join(tokens('楼里总有人电动车进楼道充电')), jieba.dt.total, len(jieba.dt.FREQ))"
     )
-    res = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert res.stdout.strip() == "潮汐停车"
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for _ in range(2)  # the first run builds the caches, the second loads the snapshot
+    ]
+    assert runs[0] == runs[1]
+    assert "电动车进楼道" in runs[0][0].split("/")
     assert (tmp_path / tokenizer.CACHE_FILE_NAME).is_file()
+    assert (tmp_path / tokenizer.SNAPSHOT_NAME).is_file()
+
+
+def test_stale_or_damaged_snapshot_is_ignored(tmp_path):
+    import jieba
+
+    tokenizer.initialize()
+    path = tmp_path / tokenizer.SNAPSHOT_NAME
+    tokenizer._save_snapshot(jieba.dt, path, b"a" * 32)
+    other = jieba.Tokenizer()
+    assert not tokenizer._load_snapshot(other, path, b"b" * 32)  # data files changed
+    path.write_bytes(path.read_bytes()[:100])
+    assert not tokenizer._load_snapshot(other, path, b"a" * 32)  # truncated
+    assert not other.initialized
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        "在家电视坏了",
+        "3号楼401室wifi坏了!!",
+        "ab,cd。e",
+        "a1b2中文c3",
+        "我们单元楼道的小广告清一清",
+        "...",
+        "##测试",
+        "楼里总有人电动车进楼道充电",
+    ],
+)
+def test_boundaries_are_jiebas_cuts(chunk):
+    import jieba
+
+    tokenizer.initialize()
+    expected, pos = {0}, 0
+    for tok in jieba.cut(chunk, HMM=False):
+        pos += len(tok)
+        expected.add(pos)
+    assert tokenizer.boundaries(chunk) == frozenset(expected)
