@@ -30,9 +30,8 @@ from storage.models import InboxEvent, utcnow
 _TABLE = InboxEvent.__table__
 
 
-async def store_event(engine: AsyncEngine, source: str, event_key: str, payload: str) -> int | None:
-    """Insert the event; return its id, or None when (source, key) was already stored."""
-    values = {
+def _new_row(source: str, event_key: str, payload: str) -> dict[str, Any]:
+    return {
         "source": source,
         "event_key": event_key[:160],
         "payload": payload,
@@ -40,6 +39,11 @@ async def store_event(engine: AsyncEngine, source: str, event_key: str, payload:
         "attempts": 0,
         "received_at": utcnow(),
     }
+
+
+async def store_event(engine: AsyncEngine, source: str, event_key: str, payload: str) -> int | None:
+    """Insert the event; return its id, or None when (source, key) was already stored."""
+    values = _new_row(source, event_key, payload)
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     stmt = (
         dialect.insert(_TABLE)
@@ -173,14 +177,7 @@ class InboxWriter:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="inbox-writer")
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        values = {
-            "source": source,
-            "event_key": event_key[:160],
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "received_at": utcnow(),
-        }
+        values = _new_row(source, event_key, payload)
         self._pending.append((values, future))
         self._wake.set()
         return await future

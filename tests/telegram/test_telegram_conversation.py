@@ -71,7 +71,17 @@ async def fake_telegram():
         yield fake
 
 
-async def test_need_from_telegram_to_rating(database_url: str, tmp_path, fake_telegram) -> None:
+@pytest.mark.parametrize(
+    ("text", "org_name"),
+    [
+        ("楼下的路灯不亮了 晚上出门看不见", "梅园物业服务中心"),
+        ("我的微心愿是给楼里独居的李奶奶送几顿热乎的午饭", "夕阳红居家养老服务中心"),
+    ],
+    ids=["need", "wish"],
+)
+async def test_request_from_telegram_to_rating(
+    database_url: str, tmp_path, fake_telegram, text: str, org_name: str
+) -> None:
     settings = make_settings(
         database_url,
         tmp_path,
@@ -81,7 +91,7 @@ async def test_need_from_telegram_to_rating(database_url: str, tmp_path, fake_te
     )
     async with running_app(settings) as app, client(app) as http:
         runtime = app.state.runtime
-        await set_org_notify(app, "梅园物业服务中心", f"telegram:{GROUP}")
+        await set_org_notify(app, org_name, f"telegram:{GROUP}")
         resident = TelegramUser(http, app, fake_telegram, RESIDENT, RESIDENT)
         member = TelegramUser(http, app, fake_telegram, MEMBER, GROUP)
 
@@ -90,8 +100,8 @@ async def test_need_from_telegram_to_rating(database_url: str, tmp_path, fake_te
         messages = await resident.press(button(messages, "同意"))
         messages = await resident.press(button(messages, "梅园街道"))
         messages = await resident.press(button(messages, "桂花社区"))
-        messages = await resident.text("楼下的路灯不亮了 晚上出门看不见")
-        assert "梅园物业服务中心" in messages[-1]["text"]
+        messages = await resident.text(text)
+        assert org_name in messages[-1]["text"]
         messages = await resident.press(button(messages, "确认"))
         assert "已受理" in messages[0]["text"]
         [request] = await all_requests(app)
@@ -104,7 +114,7 @@ async def test_need_from_telegram_to_rating(database_url: str, tmp_path, fake_te
         messages = await member.press(button([notice], "接单"))
         messages = await member.press(button(messages, "已办结"))
         assert messages[-1]["reply_markup"].get("force_reply") is True
-        messages = await member.text("灯已经换好了")
+        messages = await member.text("已经办好了")
         assert request.number in messages[-1]["text"]
 
         await runtime.outbox.drain_once()
