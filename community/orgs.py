@@ -125,3 +125,11 @@ async def list_organizations(session: AsyncSession, active_only: bool = True) ->
     if active_only:
         stmt = stmt.where(Organization.active)
     return list(await session.scalars(stmt))
+
+
+async def organization_id_by_name(session: AsyncSession, name: str) -> int | None:
+    return await session.scalar(select(Organization.id).where(Organization.name == name))
+
+
+async def community_id_by_name(session: AsyncSession, name: str) -> int | None:
+    return await session.scalar(select(Community.id).where(Community.name == name))

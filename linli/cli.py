@@ -131,23 +131,19 @@ def staff_add(
     org: Annotated[str | None, typer.Option(help="organization name (org)")] = None,
 ) -> None:
     """Create a dashboard login and print its one-time password."""
-    from sqlalchemy import select
-
     from community.audit import Actor
     from community.errors import DomainError
+    from community.orgs import community_id_by_name, organization_id_by_name
     from community.staff import create_staff
-    from storage.models import Community, Organization
 
     async def work(session):  # type: ignore[no-untyped-def]
         community_id = org_id = None
         if community:
-            community_id = await session.scalar(
-                select(Community.id).where(Community.name == community)
-            )
+            community_id = await community_id_by_name(session, community)
             if community_id is None:
                 raise typer.BadParameter(f"unknown community {community!r}")
         if org:
-            org_id = await session.scalar(select(Organization.id).where(Organization.name == org))
+            org_id = await organization_id_by_name(session, org)
             if org_id is None:
                 raise typer.BadParameter(f"unknown organization {org!r}")
         return await create_staff(
