@@ -471,3 +471,43 @@ async def acknowledge_emergency(session: AsyncSession, request_id: int, actor: A
         request.review_reason = None if request.status != lc.PENDING_REVIEW else "no_org"
     record_request_event(session, request, actor, "ack_emergency", request.status)
     return request
+
+
+async def recategorize_request(
+    session: AsyncSession, request_id: int, category: str, actor: Actor
+) -> Request:
+    """Staff move a request to another category; recorded, so the classifier can learn."""
+    if actor.kind not in {"staff", "admin"}:
+        raise Forbidden("error.forbidden")
+    if category not in CATEGORIES:
+        raise DomainError("keywords.bad_category", category=category)
+    request = await get_request(session, request_id)
+    if request.category == category:
+        return request
+    before = request.category
+    request.category = category
+    request.updated_at = utcnow()
+    record_request_event(
+        session, request, actor, "recategorize", request.status, f"{before}->{category}"
+    )
+    return request
+
+
+async def corrected_requests(session: AsyncSession) -> list[dict[str, object]]:
+    """Requests whose category staff corrected: (text, final category) for evaluation."""
+    from storage.models import RequestEvent
+
+    ids = select(RequestEvent.request_id).where(RequestEvent.action == "recategorize")
+    rows = await session.scalars(select(Request).where(Request.id.in_(ids)).order_by(Request.id))
+    return [
+        {
+            "id": r.number,
+            "text": r.text,
+            "category": r.category,
+            "also": [],
+            "kind": r.kind,
+            "emergency": r.emergency,
+            "predicted": r.predicted_category,
+        }
+        for r in rows
+    ]

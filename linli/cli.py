@@ -115,12 +115,94 @@ def classify(
 
 
 @nlp_app.command("eval")
-def nlp_eval(file: Path) -> None:
-    """Score the classifier on a labelled JSON Lines file."""
+def nlp_eval(
+    file: Annotated[Path | None, typer.Argument(help="labelled JSON Lines file")] = None,
+    from_db: Annotated[
+        bool, typer.Option("--from-db", help="score against staff category corrections")
+    ] = False,
+) -> None:
+    """Score the classifier on a labelled file, or on the requests staff re-categorized."""
     from nlp.commands import run_eval
 
+    if from_db:
+        from community.keywords import current_classifier, reload_classifier
+        from community.requests import corrected_requests
+        from nlp import initialize
+        from nlp.evaluate import evaluate, format_report
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            await reload_classifier(session, force=True)
+            return await corrected_requests(session)
+
+        settings = _settings()
+        initialize(settings.data_dir / "cache")
+        records = asyncio.run(_with_db(settings, work))
+        if not records:
+            typer.echo("no staff corrections recorded yet")
+            return
+        typer.echo(f"{len(records)} request(s) re-categorized by staff")
+        typer.echo(format_report(evaluate(records, current_classifier())))
+        return
+    if file is None:
+        raise typer.BadParameter("give a FILE or --from-db")
     text, _ = run_eval(file)
     typer.echo(text)
+
+
+keywords_app = typer.Typer(help="Staff changes to the classifier's keywords")
+nlp_app.add_typer(keywords_app, name="keywords")
+
+
+@keywords_app.command("list")
+def keywords_list() -> None:
+    """Show the staff additions and removals (the shipped lexicon is in nlp/data)."""
+    from community.keywords import list_keywords
+
+    rows = asyncio.run(_with_db(_settings(), list_keywords))
+    for row in rows:
+        typer.echo(f"{row.category}\t{row.action}\t{row.term}\t{row.created_by}")
+    if not rows:
+        typer.echo("no staff changes")
+
+
+def _keyword_change(action: str, category: str, term: str) -> None:
+    from community import keywords
+    from community.audit import Actor
+    from community.catalog import t
+    from community.errors import DomainError
+
+    change = {"add": keywords.add_keyword, "remove": keywords.remove_keyword}.get(action)
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        if change is None:
+            return await keywords.reset_keyword(session, category, term, Actor("cli"))
+        await change(session, category, term, Actor("cli"))
+        return True
+
+    try:
+        done = asyncio.run(_with_db(_settings(), work))
+    except DomainError as exc:
+        typer.echo(t(exc.key, **exc.params), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{action} {category} {term}: {'ok' if done else 'nothing to reset'}")
+
+
+@keywords_app.command("add")
+def keywords_add(category: str, term: str) -> None:
+    """Make TERM count for CATEGORY (running services pick it up within 15 s)."""
+    _keyword_change("add", category, term)
+
+
+@keywords_app.command("remove")
+def keywords_remove(category: str, term: str) -> None:
+    """Stop a shipped TERM from counting for CATEGORY."""
+    _keyword_change("remove", category, term)
+
+
+@keywords_app.command("reset")
+def keywords_reset(category: str, term: str) -> None:
+    """Undo a staff change to TERM in CATEGORY."""
+    _keyword_change("reset", category, term)
 
 
 @staff_app.command("add")

@@ -14,16 +14,18 @@ import logging
 import httpx
 
 from bot.engine import DialogEngine
+from community.keywords import reload_classifier
 from community.outbox import OutboxWorker, Sender, SendResult
 from linli.settings import Settings
 from nlp import initialize as initialize_nlp
 from storage import inbox
-from storage.db import create_engine, create_session_factory
+from storage.db import create_engine, create_session_factory, transaction
 from storage.migrate import upgrade
 from storage.models import OutboxMessage
 from webhooks.generic.client import PushClient
 
 log = logging.getLogger(__name__)
+KEYWORDS_POLL_S = 15.0
 
 
 class Runtime:
@@ -45,6 +47,7 @@ class Runtime:
             await upgrade(self.engine)
         # Lexicons are compiled before /readyz turns true, never lazily inside a request.
         await asyncio.to_thread(initialize_nlp, self.settings.data_dir / "cache")
+        await self.reload_keywords(force=True)
         senders: dict[str, Sender] = {}
         for name in self.settings.generic_channels:
             senders[f"generic:{name}"] = self._generic_sender(name)
@@ -57,6 +60,7 @@ class Runtime:
         if self.settings.run_background:
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
             self._tasks.append(asyncio.create_task(self._recover_loop(), name="inbox-recovery"))
+            self._tasks.append(asyncio.create_task(self._keywords_loop(), name="keywords"))
             if self.telegram is not None:
                 await self._start_telegram()
         self.ready = True
@@ -90,6 +94,19 @@ class Runtime:
             )
 
         return send
+
+    async def reload_keywords(self, *, force: bool = False) -> bool:
+        """Apply staff keyword changes (this process's or another's) to the classifier."""
+        async with transaction(self.factory) as session:
+            return await reload_classifier(session, force=force)
+
+    async def _keywords_loop(self) -> None:
+        while True:
+            await asyncio.sleep(KEYWORDS_POLL_S)
+            try:
+                await self.reload_keywords()
+            except Exception:  # keep the loop alive
+                log.exception("keyword reload failed")
 
     def wake_outbox(self) -> None:
         if self.outbox is not None:

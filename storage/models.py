@@ -241,6 +241,19 @@ class AuditLog(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class NlpKeyword(Base):
+    """A staff change to the shipped lexicon: a term added to, or removed from, a category."""
+
+    __tablename__ = "nlp_keywords"
+    __table_args__ = (UniqueConstraint("category", "term"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(32))
+    term: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(8))  # add | remove
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Counter(Base):
     """Named counters (request numbers per month)."""
 

@@ -15,6 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from linli.runtime import Runtime
 from linli.settings import Settings
 from web import chat, health
+from web.dashboard import keywords as dashboard_keywords
 from web.dashboard import routes as dashboard
 from webhooks.generic import view as generic_view
 from webhooks.telegram import view as telegram_view
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(health.build_router())
     app.include_router(chat.build_router())
     app.include_router(dashboard.build_router())
+    app.include_router(dashboard_keywords.build_router())
     app.include_router(generic_view.build_router())
     app.include_router(telegram_view.build_router())
     return app

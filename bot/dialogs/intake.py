@@ -8,6 +8,7 @@ from typing import Any
 from bot.context import CANCEL, Ctx, btn
 from bot.dialogs.menu import menu_buttons, show_menu
 from community.catalog import t
+from community.keywords import current_classifier
 from community.notify import Button
 from community.requests import Intake, category_name, submit_request
 from community.residents import (
@@ -17,7 +18,7 @@ from community.residents import (
     set_phone,
 )
 from community.routing import choose_organization
-from nlp.classifier import Classification, get_classifier
+from nlp.classifier import Classification
 from nlp.extract import find_phones
 from nlp.taxonomy import CATEGORIES
 
@@ -32,7 +33,7 @@ def ask_text(ctx: Ctx, kind: str) -> None:
 
 async def on_text(ctx: Ctx, text: str, forced_kind: str | None = None) -> None:
     """Understand a free-text message and propose where it goes."""
-    result = get_classifier().classify(text)
+    result = current_classifier().classify(text)
     if result.emergency:
         await _emergency(ctx, text, result)
         return

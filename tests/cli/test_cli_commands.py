@@ -110,3 +110,18 @@ def test_import_orgs_xlsx(runner: CliRunner, tmp_path: Path) -> None:
     missing.write_text("name,type\nx,y\n", encoding="utf-8")
     result = runner.invoke(app, ["import", "orgs", str(missing)])
     assert result.exit_code == 2 and "missing columns" in result.output
+
+
+def test_keywords_and_eval_from_db(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    empty = runner.invoke(app, ["nlp", "eval", "--from-db"])
+    assert empty.exit_code == 0 and "no staff corrections" in empty.stdout
+    added = runner.invoke(app, ["nlp", "keywords", "add", "safety", "蓝马甲巡逻"])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["nlp", "keywords", "list"])
+    assert "safety\tadd\t蓝马甲巡逻\tcli" in listed.stdout
+    bad = runner.invoke(app, ["nlp", "keywords", "add", "cooking", "x"])
+    assert bad.exit_code == 1 and "没有这个类别" in bad.output
+    reset = runner.invoke(app, ["nlp", "keywords", "reset", "safety", "蓝马甲巡逻"])
+    assert reset.exit_code == 0 and "ok" in reset.stdout
+    assert "no staff changes" in runner.invoke(app, ["nlp", "keywords", "list"]).stdout

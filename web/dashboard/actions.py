@@ -16,7 +16,7 @@ from community.staff import actor_for
 from storage.models import StaffAccount
 
 ORG_ACTIONS = frozenset({"accept", "decline", "start", "resolve"})
-STAFF_ACTIONS = frozenset({"assign", "close", "ack"})
+STAFF_ACTIONS = frozenset({"assign", "close", "ack", "recategorize"})
 ALL_ACTIONS = ORG_ACTIONS | STAFF_ACTIONS
 
 
@@ -55,6 +55,8 @@ async def perform(
         await actions.assign_request(session, request_id, int(raw), actor)
     elif action == "close":
         await actions.close_request(session, request_id, _text(form, "reason", 500), actor)
+    elif action == "recategorize":
+        await actions.recategorize_request(session, request_id, _text(form, "category", 32), actor)
     else:
         await actions.acknowledge_emergency(session, request_id, actor)
 

@@ -16,6 +16,7 @@ from community import queues
 from community.catalog import t
 from community.errors import DomainError, Forbidden, NotFound
 from community.staff import authenticate
+from nlp.taxonomy import CATEGORIES
 from storage.db import transaction
 from storage.models import StaffAccount
 from web.dashboard import actions
@@ -149,6 +150,7 @@ def build_router() -> APIRouter:
             "choices": choices,
             "is_org": viewer.role == "org",
             "is_staff": viewer.role in queues.STAFF_ROLES,
+            "categories": list(CATEGORIES.items()),
             "heading": texts()["heading"]["detail"].format(number=view["number"]),
         }
         return render(request, "detail.html", context, viewer=viewer)
