@@ -25,6 +25,7 @@ from nlp.lexicon import (
     merge_staff_terms,
 )
 from nlp.normalize import normalize
+from nlp.prefilter import required_literals
 from nlp.taxonomy import CATEGORIES, OTHER
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,11 @@ class Classifier:
 
         self._matcher = TermMatcher(self._weights, segment, loose)
         self._patterns = tuple(p for p in load_patterns() if p.category in CATEGORIES)
+        # each pattern with the strings one of which any of its matches contains
+        self._filtered_patterns = tuple(
+            (p, None if (lits := required_literals(p.pattern)) is None else tuple(sorted(lits)))
+            for p in self._patterns
+        )
 
     def scores(self, norm_text: str) -> tuple[dict[str, float], list[str]]:
         """Category scores and matched terms (text order, unique) for normalized text."""
@@ -107,17 +113,20 @@ class Classifier:
         scores: dict[str, float] = {}
         matched: list[str] = []
         seen: set[str] = set()
-        for rule in self._patterns:
+        for rule, literals in self._filtered_patterns:
+            if literals is not None and not any(lit in compact for lit in literals):
+                continue  # the regex cannot match: skip the search
             hit = rule.pattern.search(compact)
             if hit:
                 scores[rule.category] = scores.get(rule.category, 0.0) + rule.weight
                 matched.append(hit.group(0))
-        for m in self._matcher.find(norm_text):
-            if m.term in seen:
+        weights = self._weights
+        for term in self._matcher.terms(norm_text):
+            if term in seen:
                 continue  # repeating a word is not more evidence
-            seen.add(m.term)
-            matched.append(m.term)
-            for cat, weight in self._weights[m.term]:
+            seen.add(term)
+            matched.append(term)
+            for cat, weight in weights[term]:
                 scores[cat] = scores.get(cat, 0.0) + weight
         return scores, matched
 

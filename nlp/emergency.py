@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from nlp.normalize import DATA_DIR, normalize
+from nlp.prefilter import required_literals
 
 FIRE_THRESHOLD = 2.0
 _CLAUSE_SPLIT = re.compile(r"[\s,.!?;:、,。!?;:…~]+")
@@ -140,6 +141,16 @@ def _suppressed(
     return any(sup.applies(kind) and sup.pattern.search(clause_text) for sup in rules.clause)
 
 
+@lru_cache(maxsize=1)
+def _filtered_triggers() -> tuple[tuple[Trigger, tuple[str, ...] | None], ...]:
+    """Each trigger with the strings one of which any of its matches contains."""
+    out = []
+    for trig in load_rules().triggers:
+        lits = required_literals(trig.pattern)
+        out.append((trig, None if lits is None else tuple(sorted(lits))))
+    return tuple(out)
+
+
 def detect_normalized(text: str) -> EmergencyResult:
     """Detect on already-normalized text (the classifier normalizes once)."""
     if not text:
@@ -148,7 +159,9 @@ def detect_normalized(text: str) -> EmergencyResult:
     scores: dict[str, float] = {}
     matched: dict[str, list[str]] = {}
     message_context: dict[str, bool] = {}
-    for trig in rules.triggers:
+    for trig, literals in _filtered_triggers():
+        if literals is not None and not any(lit in text for lit in literals):
+            continue  # the regex cannot match: skip the search
         seen: set[str] = set()
         for m in trig.pattern.finditer(text):
             hit = m.group(0)

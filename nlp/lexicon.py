@@ -125,14 +125,16 @@ def merge_staff_terms(
 class TermMatcher:
     """Finds lexicon terms in a text by forward maximum matching, checked against jieba.
 
-    Terms are indexed by first character with their possible lengths, longest first, so a
-    scan costs one dict lookup per character plus a few set lookups of slices.
+    Terms are indexed by their first two characters with their possible lengths, longest
+    first, so a scan costs one dict lookup per character, and a few set lookups of slices
+    only where a term can start (most positions of a message start no term at all).
 
     With a ``segment`` function (``nlp.tokenizer.boundaries``), jieba is the word-boundary
     authority: a term counts only if it starts and ends on a token boundary (it is one
     token or a run of whole tokens), unless it is *loose* (long enough, or listed as
     substring-safe), because jieba splits rare long compounds unpredictably. Without
-    ``segment`` every occurrence counts (plain substring matching).
+    ``segment`` every occurrence counts (plain substring matching). jieba only runs on a
+    chunk where a strict term occurs and is not the whole chunk.
     """
 
     def __init__(
@@ -142,11 +144,22 @@ class TermMatcher:
         loose: Callable[[str], bool] | None = None,
     ) -> None:
         self._terms = frozenset(t for t in terms if t)
+        singles = frozenset(t for t in self._terms if len(t) == 1)
         lengths: dict[str, set[int]] = {}
         for term in self._terms:
-            lengths.setdefault(term[0], set()).add(len(term))
-        # first character -> candidate term lengths, longest first
-        self._lengths = {ch: tuple(sorted(ls, reverse=True)) for ch, ls in lengths.items()}
+            if len(term) > 1:
+                lengths.setdefault(term[:2], set()).add(len(term))
+        for key, sizes in lengths.items():
+            if key[0] in singles:
+                sizes.add(1)
+        # first two characters -> candidate term lengths, longest first
+        self._by_prefix = {k: tuple(sorted(ls, reverse=True)) for k, ls in lengths.items()}
+        self._singles = singles
+        # first character -> lengths of the terms starting with it (see ``_scan``)
+        first: dict[str, set[int]] = {}
+        for term in self._terms:
+            first.setdefault(term[0], set()).add(len(term))
+        self._first_lengths = {ch: frozenset(ls) for ch, ls in first.items()}
         self._segment = segment
         self._strict = frozenset(t for t in self._terms if loose is None or not loose(t))
 
@@ -161,30 +174,62 @@ class TermMatcher:
         pos = 0
         for chunk in text.split(" "):
             if chunk:
-                self._find_chunk(chunk, pos, found)
+                for start, term in self._scan(chunk):
+                    found.append(Match(pos + start, pos + start + len(term), term))
             pos += len(chunk) + 1
         return found
 
-    def _find_chunk(self, chunk: str, offset: int, found: list[Match]) -> None:
-        lengths, terms, strict = self._lengths, self._terms, self._strict
+    def terms(self, text: str) -> list[str]:
+        """The terms of ``find`` in text order (the classifier's fast path, no offsets)."""
+        out: list[str] = []
+        for chunk in text.split(" "):
+            if chunk:
+                out.extend(term for _, term in self._scan(chunk))
+        return out
+
+    def _scan(self, chunk: str) -> list[tuple[int, str]]:
+        """(start, term) of the matches in one space-free chunk."""
+        by_prefix, singles, terms = self._by_prefix, self._singles, self._terms
+        strict, segment = self._strict, self._segment
+        found: list[tuple[int, str]] = []
         cuts: AbstractSet[int] | None = None  # jieba boundaries, computed on first need
         i, n = 0, len(chunk)
         while i < n:
-            for size in lengths.get(chunk[i], ()):
-                term = chunk[i : i + size]
+            sizes = by_prefix.get(chunk[i : i + 2])
+            if sizes is None:
+                if chunk[i] in singles:
+                    sizes = (1,)
+                else:
+                    i += 1
+                    continue
+            for size in sizes:
+                end = i + size
+                if end > n:
+                    continue
+                term = chunk[i:end]
                 if term not in terms:
                     continue
                 # A term that is the whole chunk is whole tokens: no need to ask jieba.
-                if size != n and term in strict and self._segment is not None:
+                if size != n and segment is not None and term in strict:
+                    if end == n and i and n in self._first_lengths[term[0]]:
+                        # Compatibility with the former scan, which tried every length of
+                        # a term starting with this character, clipped at the chunk end,
+                        # and took a clipped length equal to the chunk length for "whole
+                        # chunk": a term ending the chunk was then accepted unchecked.
+                        found.append((i, term))
+                        i = end
+                        break
+
                     if cuts is None:
                         cuts = self._cuts(chunk)
-                    if _straddles(cuts, i, i + size):
+                    if _straddles(cuts, i, end):
                         continue  # straddles a word boundary: not this word
-                found.append(Match(offset + i, offset + i + size, term))
-                i += size
+                found.append((i, term))
+                i = end
                 break
             else:
                 i += 1
+        return found
 
     def _cuts(self, chunk: str) -> AbstractSet[int]:
         try:
