@@ -65,6 +65,19 @@ def _is_thanks(text: str) -> bool:
 
 async def propose(ctx: Ctx, draft: dict[str, Any]) -> None:
     ctx.goto("confirm", draft=draft)
+    unsure = not draft["chosen"] and draft["confidence"] < ctx.settings.review_threshold
+    if unsure and draft.get("candidates"):
+        # Not sure enough to propose one category: let the resident pick among the best
+        # candidates, or leave it to staff (a submit as is goes to the review queue).
+        nonce = draft["nonce"]
+        buttons = [Button(CATEGORIES[c], f"cs.{nonce}.{c}") for c in draft["candidates"][:3]]
+        ctx.say_key(
+            "bot.unsure",
+            *buttons,
+            btn("bot.unsure_staff", f"cf.{nonce}"),
+            btn("bot.cancel", CANCEL),
+        )
+        return
     org = None
     if draft["category"] != "other":
         org = await choose_organization(ctx.session, draft["category"], ctx.user.community_id)
@@ -186,6 +199,10 @@ async def on_phone(ctx: Ctx, payload: str | None, text: str | None) -> None:
         return
     phones = find_phones(text)
     if not phones:
+        if any(not (ch.isdigit() or ch in " -+()") for ch in text):
+            # Not a number attempt but something new to say: skip the phone, listen.
+            await on_text(ctx, text)
+            return
         ctx.say_key("bot.phone_invalid", btn("bot.skip", "skip"))
         return
     await set_phone(ctx.session, ctx.user, phones[0].text)

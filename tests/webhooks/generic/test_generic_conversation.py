@@ -261,3 +261,27 @@ async def test_resident_sees_only_own_requests(sqlite_url: str, tmp_path) -> Non
         async with transaction(app.state.runtime.factory) as session:
             row = await session.get(Request, request.id)
             assert row is not None and row.status == request.status
+
+
+async def test_unsure_classification_offers_candidates(sqlite_url: str, tmp_path) -> None:
+    settings = make_settings(sqlite_url, tmp_path)
+    async with running_app(settings) as app, client(app) as http:
+        bridge = Bridge(http)
+        await onboard(bridge, "res-5")
+        text = "帮忙看看电视和老人"  # weak evidence for two categories
+        replies = await bridge.say("res-5", text=text)
+        assert "不太确定" in replies[-1]["text"]
+        labels = [b["text"] for b in replies[-1]["buttons"]]
+        assert labels[:2] == ["养老助老", "家政便民"] and "都不是，交给工作人员" in labels
+        replies = await bridge.say("res-5", button=find_button(replies, "家政便民"))
+        assert "邻里帮便民服务社" in replies[-1]["text"]  # chosen by the resident: routed
+        await bridge.say("res-5", button=find_button(replies, "确认"))
+        [routed] = await all_requests(app)
+        assert routed.status == "routed" and routed.category == "housekeeping"
+
+        replies = await bridge.say("res-5", text="12345")  # asked for a phone: a bad number
+        assert "号码好像不对" in replies[0]["text"]
+        replies = await bridge.say("res-5", text=text)  # words instead: a new request
+        await bridge.say("res-5", button=find_button(replies, "都不是，交给工作人员"))
+        _, review = await all_requests(app)
+        assert review.status == "pending_review" and review.review_reason == "low_confidence"
