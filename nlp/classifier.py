@@ -25,7 +25,7 @@ from nlp.lexicon import (
     merge_staff_terms,
 )
 from nlp.normalize import normalize
-from nlp.prefilter import required_literals
+from nlp.prefilter import LiteralGate, required_literals
 from nlp.taxonomy import CATEGORIES, OTHER
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ class Classifier:
             (p, None if (lits := required_literals(p.pattern)) is None else tuple(sorted(lits)))
             for p in self._patterns
         )
+        self._pattern_gate = LiteralGate([lits for _, lits in self._filtered_patterns])
 
     def scores(self, norm_text: str) -> tuple[dict[str, float], list[str]]:
         """Category scores and matched terms (text order, unique) for normalized text."""
@@ -113,9 +114,9 @@ class Classifier:
         scores: dict[str, float] = {}
         matched: list[str] = []
         seen: set[str] = set()
-        for rule, literals in self._filtered_patterns:
-            if literals is not None and not any(lit in compact for lit in literals):
-                continue  # the regex cannot match: skip the search
+        patterns = self._patterns
+        for index in self._pattern_gate.candidates(compact):  # others cannot match
+            rule = patterns[index]
             hit = rule.pattern.search(compact)
             if hit:
                 scores[rule.category] = scores.get(rule.category, 0.0) + rule.weight

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from nlp.normalize import DATA_DIR, normalize
-from nlp.prefilter import required_literals
+from nlp.prefilter import LiteralGate, required_literals
 
 FIRE_THRESHOLD = 2.0
 _CLAUSE_SPLIT = re.compile(r"[\s,.!?;:、,。!?;:…~]+")
@@ -151,6 +151,13 @@ def _filtered_triggers() -> tuple[tuple[Trigger, tuple[str, ...] | None], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def _trigger_gate() -> tuple[tuple[Trigger, ...], LiteralGate]:
+    """The triggers and one gate over all their literal prefilters."""
+    filtered = _filtered_triggers()
+    return tuple(t for t, _ in filtered), LiteralGate([lits for _, lits in filtered])
+
+
 def detect_normalized(text: str) -> EmergencyResult:
     """Detect on already-normalized text (the classifier normalizes once)."""
     if not text:
@@ -159,9 +166,9 @@ def detect_normalized(text: str) -> EmergencyResult:
     scores: dict[str, float] = {}
     matched: dict[str, list[str]] = {}
     message_context: dict[str, bool] = {}
-    for trig, literals in _filtered_triggers():
-        if literals is not None and not any(lit in text for lit in literals):
-            continue  # the regex cannot match: skip the search
+    triggers, gate = _trigger_gate()
+    for index in gate.candidates(text):  # the others cannot match: skip their searches
+        trig = triggers[index]
         seen: set[str] = set()
         for m in trig.pattern.finditer(text):
             hit = m.group(0)

@@ -96,3 +96,50 @@ def may_match(literals: frozenset[str] | None, text: str) -> bool:
     if literals is None:
         return True
     return any(s in text for s in literals)
+
+
+class LiteralGate:
+    """One pass over a message that tells which of many regexes may match it.
+
+    Built from one literal set per regex (None = always run). Instead of testing every
+    regex's literals one by one, the gate intersects the message's characters with the
+    literals' first characters and tests only the literals that can start there; a regex
+    is a candidate when any of its literals occurs. Exactly equivalent to calling
+    ``may_match`` per regex, and ``candidates`` keeps the regexes' original order.
+    """
+
+    __slots__ = ("_always", "_first", "_heads", "_single")
+
+    def __init__(self, literal_sets: list[frozenset[str] | tuple[str, ...] | None]) -> None:
+        always: set[int] = set()
+        single: dict[str, set[int]] = {}  # one-character literal -> regex indices
+        longer: dict[str, dict[str, set[int]]] = {}  # first char -> literal -> indices
+        for i, lits in enumerate(literal_sets):
+            if lits is None:
+                always.add(i)
+                continue
+            for lit in lits:
+                if len(lit) == 1:
+                    single.setdefault(lit, set()).add(i)
+                else:
+                    longer.setdefault(lit[0], {}).setdefault(lit, set()).add(i)
+        self._always = frozenset(always)
+        self._single = {ch: frozenset(ids) for ch, ids in single.items()}
+        self._first = {
+            ch: tuple((lit, frozenset(ids)) for lit, ids in sorted(d.items()))
+            for ch, d in longer.items()
+        }
+        self._heads = frozenset(single) | frozenset(self._first)
+
+    def candidates(self, text: str) -> list[int]:
+        """Indices (ascending) of the regexes that may match ``text``."""
+        found = set(self._always)
+        single, first = self._single, self._first
+        for ch in self._heads.intersection(text):
+            ids = single.get(ch)
+            if ids is not None:
+                found |= ids
+            for lit, ids in first.get(ch, ()):
+                if lit in text:
+                    found |= ids
+        return sorted(found)

@@ -175,6 +175,8 @@ def _add_words(dt: Any, words: Iterable[str]) -> None:
     Words jieba already knows keep their frequency; new ones get jieba's suggested
     frequency, just enough to stay whole, so they disturb its other choices little.
     """
+    global _logp_key
+    _logp_key = None  # counts change: ``boundaries`` rebuilds its log-frequency cache
     for word in words:
         if " " in word or len(word) < 2 or dt.FREQ.get(word):
             continue  # jieba cannot hold spaces; single characters are tokens anyway
@@ -208,6 +210,9 @@ def boundaries(chunk: str) -> frozenset[int]:
     initialize()
     dt = _jieba.dt
     freq, logtotal = dt.FREQ, math.log(dt.total)
+    global _logp_key, _logp
+    if _logp_key != (id(freq), dt.total):  # jieba's counts changed (add_word): start over
+        _logp_key, _logp = (id(freq), dt.total), {}
     n = len(chunk)
     cuts = {0, n}
     pos = 0  # outside jieba's blocks every character is a token
@@ -216,7 +221,7 @@ def boundaries(chunk: str) -> frozenset[int]:
         cuts.update(range(pos, begin + 1))
         pos = end
         text = block.group()
-        nxt = _route(text, freq, logtotal)
+        nxt = _route(text, freq, logtotal, _logp)
         x, size, glued = 0, end - begin, False
         while x < size:
             y = nxt[x]
@@ -230,10 +235,24 @@ def boundaries(chunk: str) -> frozenset[int]:
     return frozenset(cuts)
 
 
-def _route(text: str, freq: dict[str, int], logtotal: float) -> list[int]:
+# ln(freq) - ln(total) per dictionary fragment, filled on first use (see ``_route``);
+# keyed by jieba's FREQ dict and total so that added words invalidate it.
+_logp_key: tuple[int, int] | None = None
+_logp: dict[str, float | None] = {}
+
+
+def _route(
+    text: str, freq: dict[str, int], logtotal: float, logp: dict[str, float | None] | None = None
+) -> list[int]:
     """End (exclusive) of the best word starting at each offset: jieba's ``get_DAG`` and
-    ``calc`` fused, with the same arithmetic and tie-break (the later end wins a tie)."""
+    ``calc`` fused, with the same arithmetic and tie-break (the later end wins a tie).
+
+    ``logp`` caches ``ln(f) - logtotal`` per fragment (None for a zero count); the sum
+    ``(ln(f) - logtotal) + best`` is evaluated in the same order, so results are identical.
+    """
     ln = math.log
+    if logp is None:
+        logp = {}
     n = len(text)
     best = [0.0] * (n + 1)
     nxt = list(range(1, n + 2))
@@ -242,9 +261,13 @@ def _route(text: str, freq: dict[str, int], logtotal: float) -> list[int]:
         end = idx
         frag = text[idx]
         while end < n and frag in freq:
-            f = freq[frag]
-            if f:
-                score = ln(f) - logtotal + best[end + 1]
+            try:
+                lp = logp[frag]
+            except KeyError:
+                f = freq[frag]
+                lp = logp[frag] = (ln(f) - logtotal) if f else None
+            if lp is not None:
+                score = lp + best[end + 1]
                 if top is None or score >= top:
                     top, nxt[idx] = score, end + 1
             end += 1

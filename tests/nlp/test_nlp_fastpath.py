@@ -67,3 +67,14 @@ def test_prefilter_never_skips_a_match():
             if trig.pattern.search(text):
                 assert lits is None or any(x in text for x in lits)
     assert detect_normalized(normalize("厨房着火了 快来人")).emergency
+
+
+def test_literal_gate_equals_per_regex_prefilter():
+    from nlp.prefilter import LiteralGate, may_match
+
+    sets = [frozenset({"着火", "火"}), None, frozenset({"煤气", "燃气"}), frozenset({"吗"})]
+    gate = LiteralGate(sets)
+    texts = [normalize(t) for t in _texts()] + ["", "着火了", "燃气味 吗", "煤", "x"]
+    for text in texts:
+        want = [i for i, lits in enumerate(sets) if may_match(lits, text)]
+        assert gate.candidates(text) == want
