@@ -178,6 +178,7 @@ async def test_enter_sends_and_shows_both_bubbles(phone: Phone) -> None:
     assert len(phone.state.sends()) == 1
     await box.press("Enter")
     await expect(phone.user_bubbles().last).to_have_text("第一行\n第二行")
+    await expect(phone.bot_bubbles().last).to_have_text("收到：第一行\n第二行")  # answered
     assert phone.state.sends()[-1]["text"] == "第一行\n第二行"
     # Each message is shown once even though /updates may return it again.
     await phone.page.wait_for_timeout(4500)
@@ -216,6 +217,7 @@ async def test_menu_button_sends_menu_text(phone: Phone) -> None:
     await expect(phone.bot_bubbles().first).to_be_visible()
     await phone.page.locator("#linli-menu").click()
     await expect(phone.user_bubbles().last).to_have_text("菜单")
+    await expect(phone.bot_bubbles().last).to_have_text("收到：菜单")  # answered
     assert phone.state.sends()[-1]["text"] == "菜单"
 
 
