@@ -511,3 +511,16 @@ async def corrected_requests(session: AsyncSession) -> list[dict[str, object]]:
         }
         for r in rows
     ]
+
+
+async def attach_phone(
+    session: AsyncSession, request_id: int, user_id: int, phone: str, actor: Actor
+) -> bool:
+    """Add the phone a resident gave after submitting; audited (the number itself is not)."""
+    request = await session.get(Request, request_id, with_for_update=True)
+    if request is None or request.user_id != user_id or request.contact_phone is not None:
+        return False
+    request.contact_phone = phone
+    request.updated_at = utcnow()
+    record_request_event(session, request, actor, "add_phone", request.status)
+    return True

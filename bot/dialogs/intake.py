@@ -10,7 +10,7 @@ from bot.dialogs.menu import menu_buttons, show_menu
 from community.catalog import t
 from community.keywords import current_classifier
 from community.notify import Button
-from community.requests import Intake, category_name, submit_request
+from community.requests import Intake, attach_phone, category_name, submit_request
 from community.residents import (
     give_sensitive_consent,
     has_sensitive_consent,
@@ -192,8 +192,6 @@ async def _announce(ctx: Ctx, request: Any, preview: list[Any] | None) -> None:
 
 
 async def on_phone(ctx: Ctx, payload: str | None, text: str | None) -> None:
-    from storage.models import Request
-
     if payload == "skip" or not text:
         show_menu(ctx)
         return
@@ -206,9 +204,9 @@ async def on_phone(ctx: Ctx, payload: str | None, text: str | None) -> None:
         ctx.say_key("bot.phone_invalid", btn("bot.skip", "skip"))
         return
     await set_phone(ctx.session, ctx.user, phones[0].text)
-    request = await ctx.session.get(Request, int(ctx.data.get("request") or 0))
-    if request is not None and request.user_id == ctx.user.id and request.contact_phone is None:
-        request.contact_phone = phones[0].text
+    await attach_phone(
+        ctx.session, int(ctx.data.get("request") or 0), ctx.user.id, phones[0].text, ctx.actor
+    )
     ctx.say_key("bot.phone_saved")
     show_menu(ctx)
 

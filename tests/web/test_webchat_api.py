@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from community.audit import Actor
 from community.requests import accept_request, resolve_request
 from storage.db import transaction
+from storage.models import RequestEvent
 from tests.e2e.harness import all_requests, client, make_settings, running_app
 
 
@@ -83,6 +85,11 @@ async def test_web_chat_full_loop(database_url: str, tmp_path, text: str, org_na
 
         [request] = await all_requests(app)
         assert request.status == "routed" and request.contact_phone == "13900001111"
+        async with transaction(app.state.runtime.factory) as session:
+            audit = await session.scalars(
+                select(RequestEvent.action).where(RequestEvent.request_id == request.id)
+            )
+            assert "add_phone" in list(audit)  # the change is audited
         async with transaction(app.state.runtime.factory) as session:
             actor = Actor("org", "test")
             await accept_request(session, request.id, request.org_id, actor)
