@@ -2,72 +2,30 @@
 
 Layout: places (streets, communities), people (users, channel identities, consents,
 staff accounts), organizations, requests with their audit trail, the durable inbox and
-outbox, dialog state and web chat messages. Activities, sign-ups and the points ledger
-attach to users, organizations and communities by id in a later migration.
+outbox, dialog state and web chat messages. Activities, the points ledger, rewards, the
+wish wall and broadcasts live beside this module and attach to these tables by id.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores UTC; gives back aware datetimes even on SQLite (which drops the zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        dict[str, Any]: JSON,
-        list[Any]: JSON,
-    }
-
+from storage.models.base import Base, utcnow
 
 # ---- places -------------------------------------------------------------------------
 
@@ -324,6 +282,8 @@ class OutboxMessage(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)  # 0 = action lane, 10 = bulk
     dedupe_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     msg_id: Mapped[str] = mapped_column(String(64))
+    # set for the rows of one broadcast: progress counts and resumable fan-out
+    broadcast_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
