@@ -2,12 +2,21 @@
 
 Organizations only need 小区/楼 to plan a visit; phone numbers, ID numbers and the
 room number are masked before text leaves the staff dashboard (PIPL minimisation).
+Times are found here as spans (``find_times``) and resolved to datetimes by
+``nlp.timeparse`` (``find_datetimes``, ``parse_datetime``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
+
+# Re-exported so that callers find every extractor here; nlp.timeparse holds the rules.
+from nlp.timeparse import Precision as Precision
+from nlp.timeparse import TimeParse as TimeParse
+from nlp.timeparse import iter_datetimes
+from nlp.timeparse import parse_datetime as parse_datetime
 
 _NUM = r"[0-9xX一二三四五六七八九十两零〇]"
 
@@ -44,6 +53,9 @@ _CLOCK = (
     r"(?:半|一刻|三刻|[0-9]{1,2}分?|[一二三四五]十?[一二三四五六七八九]?分?)?"
 )
 TIME_RE = re.compile(rf"(?:{_DAY})?\s?(?:{_PART})?\s?(?:{_CLOCK})?")
+# Every non-blank TIME_RE match holds one of these characters. TIME_RE can match empty at
+# every position, so scanning a 100-character message costs ~150 µs; the gate costs ~1 µs.
+_TIME_GATE = re.compile(r"[天晚早周期拜月日号午晨夜点:：时]")
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,8 @@ def find_addresses(text: str) -> list[Span]:
 def find_times(text: str) -> list[Span]:
     """Date/time expressions (明天下午三点, 周六上午, 10月1日); matched spans only."""
     spans: list[Span] = []
+    if _TIME_GATE.search(text) is None:
+        return spans
     for m in TIME_RE.finditer(text):
         value = m.group(0).strip()
         if not value:
@@ -92,6 +106,11 @@ def find_times(text: str) -> list[Span]:
         start = m.start() + m.group(0).index(value)
         spans.append(Span(start, start + len(value), value))
     return spans
+
+
+def find_datetimes(text: str, now: datetime) -> list[TimeParse]:
+    """Time expressions resolved against aware ``now`` (Asia/Shanghai), first to last."""
+    return list(iter_datetimes(text, now))
 
 
 def mask_phone(phone: str) -> str:

@@ -1,4 +1,22 @@
-from nlp.extract import find_addresses, find_id_cards, find_phones, find_times, mask_phone, mask_pii
+from datetime import datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nlp.extract import (
+    TIME_RE,
+    Precision,
+    Span,
+    find_addresses,
+    find_datetimes,
+    find_id_cards,
+    find_phones,
+    find_times,
+    mask_phone,
+    mask_pii,
+    parse_datetime,
+)
+from nlp.timeparse import SHANGHAI
 
 
 def test_phones():
@@ -50,3 +68,33 @@ def test_mask_pii():
 
 def test_mask_pii_empty():
     assert mask_pii("") == ""
+
+
+def _find_times_ungated(text: str) -> list[Span]:
+    """find_times as it was before its literal gate: the reference for the gate."""
+    spans = []
+    for m in TIME_RE.finditer(text):
+        value = m.group(0).strip()
+        if value:
+            start = m.start() + m.group(0).index(value)
+            spans.append(Span(start, start + len(value), value))
+    return spans
+
+
+_TIME_CHARS = "今明后昨前大天晚早周星期礼拜一二三四五六日月号上中下午傍凌晨夜里点时:：半刻分"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_TIME_CHARS + "0123 楼x", max_size=30))
+def test_find_times_gate_changes_nothing(text: str) -> None:
+    assert find_times(text) == _find_times_ungated(text)
+
+
+def test_find_datetimes_resolves_times() -> None:
+    now = datetime(2026, 11, 22, 10, 0, tzinfo=SHANGHAI)  # a Sunday
+    got = find_datetimes("明天下午三点来 周六上午9点半也行", now)
+    assert [(t.text, t.start.strftime("%m-%d %H:%M")) for t in got] == [
+        ("明天下午三点", "11-23 15:00"),
+        ("周六上午9点半", "11-28 09:30"),
+    ]
+    assert parse_datetime("10月1日", now).precision is Precision.DAY
