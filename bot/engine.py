@@ -15,7 +15,7 @@ import unicodedata
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.context import BACK, CANCEL, MENU, Ctx, btn
-from bot.dialogs import followup, intake, onboarding, org
+from bot.dialogs import followup, intake, onboarding, org, wall
 from bot.dialogs.menu import menu_buttons, show_help, show_menu
 from bot.events import InEvent
 from bot.throttle import Throttle
@@ -36,6 +36,7 @@ CANCEL_WORDS = {"取消", "算了", "不要了", "/cancel", "cancel"}
 BACK_WORDS = {"返回", "上一步", "/back", "back"}
 HELP_WORDS = {"帮助", "怎么用", "/help", "help", "?", "？"}
 MINE_WORDS = {"我的诉求", "查进度", "进度"}
+WALL_WORDS = {"心愿墙", "认领心愿", "微心愿墙"}
 DELETE_WORDS = {"删除我的信息", "注销", "删除信息"}
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.、。]?\s*$")
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -172,6 +173,13 @@ class DialogEngine:
             intake.ask_text(ctx, intake.MENU_KINDS[payload])
             return
         if await self._request_buttons(ctx, verb, arg):
+            return
+        if word in WALL_WORDS:
+            await wall.show_wall(ctx)
+            return
+        if payload is not None and await wall.on_button(ctx, verb, arg):
+            return
+        if payload is None and await wall.on_proof(ctx, text):
             return
         if event.phone and ctx.state.state == "ask_phone":
             await intake.on_phone(ctx, None, event.phone)

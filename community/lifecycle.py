@@ -6,6 +6,10 @@
           └────decline(no org)───┘                   └──resolve──▶ resolved ◀┘
 
 Terminal: resolved (then rated), closed (by staff, with a reason), cancelled (by the resident).
+
+A 微心愿 on the wish wall takes the same path: a claim is an acceptance (several claimers may
+join), a claim that ran out returns the wish to the wall (release), the claimer's proof
+resolves it, and a resident who says it has not come true yet reopens it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "resolve": {ACCEPTED: RESOLVED, IN_PROGRESS: RESOLVED},
     "close": {PENDING_REVIEW: CLOSED, ROUTED: CLOSED, ACCEPTED: CLOSED, IN_PROGRESS: CLOSED},
     "cancel": {PENDING_REVIEW: CANCELLED, ROUTED: CANCELLED, ACCEPTED: CANCELLED},
+    "claim": {ROUTED: ACCEPTED, ACCEPTED: ACCEPTED, IN_PROGRESS: IN_PROGRESS},
+    "release": {ACCEPTED: ROUTED, IN_PROGRESS: ROUTED},
+    "reopen": {RESOLVED: IN_PROGRESS},
 }
 
 

@@ -6,12 +6,12 @@ from bot.context import MENU, Ctx, btn
 
 
 def menu_buttons() -> tuple:
-    # Activities (活动) and points (积分) join here in a later issue.
     return (
         btn("bot.menu_wish", "m.wish"),
         btn("bot.menu_need", "m.need"),
         btn("bot.menu_suggestion", "m.sugg"),
         btn("bot.menu_mine", "m.mine"),
+        btn("bot.menu_wall", "wl"),
         btn("bot.menu_help", "m.help"),
     )
 

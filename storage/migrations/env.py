@@ -12,6 +12,12 @@ from storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+# APScheduler's job store creates and owns this table itself (community/scheduler.py).
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def _include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+    return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def _run(connection: Connection) -> None:
@@ -20,6 +26,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=_include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -15,6 +15,7 @@ import json
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -246,6 +247,12 @@ class FakeTelegram:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.calls: list[Call] = []
+        # Every message that reached a chat, in order, and when (``clock``): tests and the
+        # broadcast bench count duplicates and misses from it.
+        self.delivered: list[tuple[int | str, str]] = []
+        self.delivered_at: list[float] = []
+        self.throttled = 0  # answers 429 sent (forced or by the enforced limits)
+        # Off by default: Telegram's pacing (30/s overall, per chat, 20/min per group).
         self.enforce_limits = enforce_limits
         # strict: editing/deleting a message the fake never sent is a 400, as on Telegram.
         self.strict_messages = strict_messages
@@ -344,6 +351,10 @@ class FakeTelegram:
             and (chat_id is None or c.params.get("chat_id") == chat_id)
         ]
 
+    def delivery_counts(self) -> Counter[tuple[int | str, str]]:
+        """How often each (chat, text) arrived: > 1 is a duplicate."""
+        return Counter(self.delivered)
+
     async def wait_for(
         self,
         predicate: Callable[[], Any],
@@ -402,8 +413,8 @@ class FakeTelegram:
         if self.enforce_limits and method.startswith("send") and method != "sendChatAction":
             self._take_send_tokens(chat_id)
 
-    @staticmethod
-    def _raise_429(retry_after: int) -> None:
+    def _raise_429(self, retry_after: int) -> None:
+        self.throttled += 1
         raise FakeApiError(
             429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
         )
@@ -454,6 +465,8 @@ class FakeTelegram:
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = markup  # only inline keyboards are echoed back
         self.messages[chat_id, message_id] = message
+        self.delivered.append((chat_id, text))
+        self.delivered_at.append(self.clock())
         return message
 
     def _find_message(self, params: dict[str, Any], token: str, verb: str) -> dict[str, Any]:
