@@ -15,10 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Identity, OutboxMessage, WebMessage, utcnow
+from storage.models import DialogState, Identity, OutboxMessage, WebMessage, utcnow
 
 ACTION_LANE = 0  # routed requests, emergencies, status changes
 BULK_LANE = 10  # broadcasts
+# Channels that show buttons as numbered text (「回复 1」): a notice's options become the
+# answers a bare number picks, as if the notice were the last question of the dialog.
+NUMBERED_CHANNELS = frozenset({"wecom", "wechat"})
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,17 @@ async def notify_identity(
         return
     address = identity.chat_id or identity.external_id
     await enqueue(session, Target(identity.channel, address), reply, dedupe_key=dedupe_key)
+    if identity.channel in NUMBERED_CHANNELS and reply.buttons:
+        await _remember_numbered_options(session, identity.id, reply)
+
+
+async def _remember_numbered_options(session: AsyncSession, identity_id: int, reply: Reply) -> None:
+    payloads = [b.payload for b in reply.buttons]
+    state = await session.get(DialogState, identity_id)
+    if state is None:
+        session.add(DialogState(identity_id=identity_id, state="menu", data={"btns": payloads}))
+    else:
+        state.data = {**(state.data or {}), "btns": payloads}
 
 
 async def notify_user(

@@ -36,6 +36,8 @@ async def get_or_create_identity(
     if identity is not None:
         if chat_id and identity.chat_id != chat_id:
             identity.chat_id = chat_id
+        if not identity.reachable:
+            identity.reachable = True  # they wrote again (unblocked, followed again)
         return identity
     try:
         async with session.begin_nested():
@@ -81,6 +83,8 @@ async def load_conversation(
         identity, user, state = row
         if chat_id and identity.chat_id != chat_id:
             identity.chat_id = chat_id
+        if not identity.reachable:
+            identity.reachable = True  # they wrote again (unblocked, followed again)
     else:
         identity = await get_or_create_identity(
             session, channel, external_id, chat_id=chat_id, display_name=display_name

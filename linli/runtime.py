@@ -1,8 +1,13 @@
 """Everything one ``linli serve`` process runs, started and stopped in order.
 
 Start: database engine → migrations → NLP dictionaries → dialog engine → channel fronts
-→ outbox worker and inbox recovery. ``ready`` turns true only after all of it, which is
-what ``/readyz`` reports.
+→ outbox worker and inbox recovery → scheduler. ``ready`` turns true only after all of it,
+which is what ``/readyz`` reports.
+
+Several processes may run against one database. Work that must happen once — scheduled
+jobs, broadcast fan-out and the bulk (broadcast) lane of the outbox, whose rate limits are
+counted in memory — runs only in the process holding the scheduler lease (the leader);
+every process sends the action lane (routed requests, alerts, status changes).
 """
 
 from __future__ import annotations
@@ -10,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 
 import httpx
 
 from bot.engine import DialogEngine
+from community.broadcasts import BroadcastFanout
 from community.keywords import reload_classifier
 from community.outbox import OutboxWorker, Sender, SendResult
 from linli.settings import Settings
@@ -39,6 +47,8 @@ class Runtime:
         self.push = PushClient(self.http)
         self.telegram = None
         self.outbox: OutboxWorker | None = None
+        self.scheduler = None  # community.scheduler.SchedulerService, when running background work
+        self.fanout = BroadcastFanout(self.factory, wake_outbox=self.wake_outbox)
         self.ready = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -56,9 +66,29 @@ class Runtime:
 
             self.telegram = TelegramFront(self.settings, self.engine, self.dialog, self.inbox)
             senders["telegram"] = self.telegram.send
-        self.outbox = OutboxWorker(self.factory, senders, self.settings.outbox_poll_seconds)
+        if self.settings.wecom_enabled:
+            from webhooks.wecom.client import WecomClient
+
+            senders["wecom"] = WecomClient.from_settings(self.settings, self.http).send
+        if self.settings.wechat_enabled:
+            from webhooks.wechat.client import WechatClient
+
+            senders["wechat"] = WechatClient.from_settings(self.settings, self.http).send
+        self.outbox = OutboxWorker(
+            self.factory, senders, self.settings.outbox_poll_seconds, bulk=self.is_leader
+        )
         if self.settings.run_background:
+            from community.scheduler import SchedulerService
+
+            self.scheduler = SchedulerService(
+                self.factory,
+                self.settings.resolved_database_url,
+                holder=f"{socket.gethostname()}:{os.getpid()}",
+                on_leader_change=self._leader_changed,
+            )
+            await self.scheduler.start()
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+            self._tasks.append(asyncio.create_task(self._fanout_loop(), name="fanout"))
             self._tasks.append(asyncio.create_task(self._recover_loop(), name="inbox-recovery"))
             self._tasks.append(asyncio.create_task(self._keywords_loop(), name="keywords"))
             if self.telegram is not None:
@@ -112,6 +142,31 @@ class Runtime:
         if self.outbox is not None:
             self.outbox.wake()
 
+    def is_leader(self) -> bool:
+        """True in the process that holds the scheduler lease (or runs no scheduler at all)."""
+        return self.scheduler is None or self.scheduler.is_leader
+
+    def _leader_changed(self, leader: bool) -> None:
+        log.info("scheduler leadership changed", extra={"leader": leader})
+        if leader:
+            self.fanout.wake()
+            self.wake_outbox()
+
+    def wake_broadcasts(self) -> None:
+        """A broadcast was started: fan it out now rather than at the next poll."""
+        self.fanout.wake()
+
+    async def _fanout_loop(self) -> None:
+        while True:
+            self.fanout._wake.clear()  # before the pass: a wake during it means run again
+            if self.is_leader():
+                try:
+                    await self.fanout.run_once()
+                except Exception:
+                    log.exception("broadcast fan-out failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.fanout._wake.wait(), self.fanout.poll_seconds)
+
     async def _recover_loop(self) -> None:
         """Replay inbound events stored but never processed (a crash between ack and work)."""
         while True:
@@ -140,6 +195,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self.telegram is not None:
             await self.telegram.close()
         await self.inbox.close()

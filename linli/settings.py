@@ -7,6 +7,7 @@ service refuses to start with the development cookie secret.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -60,6 +61,24 @@ class Settings(BaseSettings):
     # Generic signed webhook channels: JSON object {"name": {"secret": "whsec_…", "push_url": …}}
     generic_channels: dict[str, GenericChannel] = Field(default_factory=dict)
 
+    # WeCom self-built app (interfaces.md §4): off unless every credential is set.
+    wecom_corp_id: str = ""
+    wecom_agent_id: int | None = None
+    wecom_secret: SecretStr | None = None
+    wecom_token: SecretStr | None = None
+    wecom_aes_key: SecretStr | None = None
+    wecom_api_url: str = "https://qyapi.weixin.qq.com"
+
+    # WeChat Official Account (interfaces.md §4): no AES key = plaintext mode.
+    wechat_app_id: str = ""
+    wechat_app_secret: SecretStr | None = None
+    wechat_token: SecretStr | None = None
+    wechat_aes_key: SecretStr | None = None
+    wechat_api_url: str = "https://api.weixin.qq.com"
+    # A dialog step finished within this many seconds is answered in the HTTP response
+    # (passive reply, no customer-service quota used); 0 = always the customer-service API.
+    wechat_passive_reply_s: float = Field(3.0, ge=0.0, le=4.0)
+
     # Background work.
     outbox_poll_seconds: float = 0.5
     inbox_recovery_seconds: float = 30.0
@@ -70,6 +89,21 @@ class Settings(BaseSettings):
     def _parse_channels(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("wecom_agent_id", mode="before")
+    @classmethod
+    def _blank_agent_id(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("wecom_aes_key", "wechat_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # A mistyped EncodingAESKey must stop the start, not fail every message later.
+        if value is None or not value.get_secret_value():
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9]{43}", value.get_secret_value(), re.ASCII):
+            raise ValueError("EncodingAESKey must be exactly 43 characters of [A-Za-z0-9]")
         return value
 
     @model_validator(mode="after")
@@ -88,6 +122,20 @@ class Settings(BaseSettings):
     def telegram_enabled(self) -> bool:
         return self.telegram_token is not None and self.telegram_mode != "off"
 
+    @property
+    def wecom_enabled(self) -> bool:
+        return bool(
+            self.wecom_corp_id
+            and self.wecom_agent_id is not None
+            and _set(self.wecom_secret)
+            and _set(self.wecom_token)
+            and _set(self.wecom_aes_key)
+        )
+
+    @property
+    def wechat_enabled(self) -> bool:
+        return bool(self.wechat_app_id and _set(self.wechat_app_secret) and _set(self.wechat_token))
+
     def telegram_webhook_secret(self) -> str:
         """The secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token."""
         if self.telegram_secret_token is not None:
@@ -97,6 +145,10 @@ class Settings(BaseSettings):
 
         seed = (self.secret_key.get_secret_value() + "telegram").encode()
         return hashlib.sha256(seed).hexdigest()
+
+
+def _set(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value())
 
 
 def random_secret() -> str:

@@ -19,6 +19,8 @@ from web.dashboard import keywords as dashboard_keywords
 from web.dashboard import routes as dashboard
 from webhooks.generic import view as generic_view
 from webhooks.telegram import view as telegram_view
+from webhooks.wechat import view as wechat_view
+from webhooks.wecom import view as wecom_view
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,4 +56,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(dashboard_keywords.build_router())
     app.include_router(generic_view.build_router())
     app.include_router(telegram_view.build_router())
+    app.include_router(wecom_view.build_router())
+    app.include_router(wechat_view.build_router())
     return app

@@ -1,1 +1,1 @@
-"""WeChat Official Account (公众号): plaintext and safe-mode callback verification."""
+"""WeChat Official Account (公众号): plaintext and safe-mode callbacks, customer-service send."""

@@ -1,1 +1,4 @@
-"""WeCom (企业微信) self-built app: callback crypto now, the view and client in later steps."""
+"""WeCom (企业微信) self-built app: callback crypto, the callback view, active send.
+
+``front`` holds the inbound pipeline WeCom and WeChat share (parse, inbox, dialog, reply).
+"""
