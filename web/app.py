@@ -15,8 +15,13 @@ from starlette.middleware.sessions import SessionMiddleware
 from linli.runtime import Runtime
 from linli.settings import Settings
 from web import chat, health
+from web import checkin as resident_checkin
+from web import me as resident_me
+from web.dashboard import activities as dashboard_activities
+from web.dashboard import broadcasts as dashboard_broadcasts
 from web.dashboard import keywords as dashboard_keywords
 from web.dashboard import routes as dashboard
+from web.dashboard import timebank as dashboard_timebank
 from webhooks.generic import view as generic_view
 from webhooks.telegram import view as telegram_view
 from webhooks.wechat import view as wechat_view
@@ -54,6 +59,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(chat.build_router())
     app.include_router(dashboard.build_router())
     app.include_router(dashboard_keywords.build_router())
+    app.include_router(dashboard_activities.build_router())
+    app.include_router(dashboard_timebank.build_router())
+    app.include_router(dashboard_broadcasts.build_router())
+    app.include_router(resident_checkin.build_router())
+    app.include_router(resident_me.build_router())
     app.include_router(generic_view.build_router())
     app.include_router(telegram_view.build_router())
     app.include_router(wecom_view.build_router())

@@ -197,6 +197,9 @@ async def finish_activity(
 ) -> FinishResult:
     """Close the activity: confirmed residents who never checked in become no-shows, and
     every attended sign-up is credited, all in this one transaction."""
+    # The sign-ups are reloaded below: changes made earlier in this transaction (an
+    # attendance just confirmed) must reach the database first (no autoflush).
+    await session.flush()
     activity = await c.load_activity(session, activity_id, lock=True)
     c.check_owner(activity, org_id)
     if activity.status == c.FINISHED:
