@@ -21,7 +21,7 @@ ACTION_LANE = 0  # routed requests, emergencies, status changes
 BULK_LANE = 10  # broadcasts
 # Channels that show buttons as numbered text (「回复 1」): a notice's options become the
 # answers a bare number picks, as if the notice were the last question of the dialog.
-NUMBERED_CHANNELS = frozenset({"wecom", "wechat"})
+NUMBERED_CHANNELS = frozenset({"wecom", "wechat", "dingtalk", "feishu"})
 
 
 @dataclass(frozen=True)

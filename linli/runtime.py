@@ -74,6 +74,17 @@ class Runtime:
             from webhooks.wechat.client import WechatClient
 
             senders["wechat"] = WechatClient.from_settings(self.settings, self.http).send
+        if self.settings.dingtalk_enabled:
+            from webhooks.dingtalk.client import client_for
+
+            senders["dingtalk"] = client_for(self).send  # shares session webhooks with the view
+        if self.settings.feishu_enabled:
+            from webhooks.feishu.client import FeishuClient
+
+            senders["feishu"] = FeishuClient.from_settings(self.settings, self.http).send
+        from webhooks.robots import robot_senders  # organizations' group robots: always on
+
+        senders.update(robot_senders(self.settings, self.http))
         self.outbox = OutboxWorker(
             self.factory, senders, self.settings.outbox_poll_seconds, bulk=self.is_leader
         )

@@ -79,6 +79,21 @@ class Settings(BaseSettings):
     # (passive reply, no customer-service quota used); 0 = always the customer-service API.
     wechat_passive_reply_s: float = Field(3.0, ge=0.0, le=4.0)
 
+    # DingTalk enterprise internal robot, HTTP mode (interfaces.md §4): off unless both are set.
+    dingtalk_app_key: str = ""  # also the robotCode of the app's robot
+    dingtalk_app_secret: SecretStr | None = None
+    dingtalk_api_url: str = "https://api.dingtalk.com"  # OpenAPI: token, robot send
+    # Old-style host: custom group robots (robot/send) and the sessionWebhook replies; a
+    # sessionWebhook on any other origin is never called.
+    dingtalk_oapi_url: str = "https://oapi.dingtalk.com"
+
+    # Feishu/Lark app bot (interfaces.md §4): no encrypt key = plaintext events, no signature.
+    feishu_app_id: str = ""
+    feishu_app_secret: SecretStr | None = None
+    feishu_verification_token: SecretStr | None = None
+    feishu_encrypt_key: SecretStr | None = None
+    feishu_api_url: str = "https://open.feishu.cn"  # also the custom bots' host
+
     # Background work.
     outbox_poll_seconds: float = 0.5
     inbox_recovery_seconds: float = 30.0
@@ -135,6 +150,18 @@ class Settings(BaseSettings):
     @property
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_app_id and _set(self.wechat_app_secret) and _set(self.wechat_token))
+
+    @property
+    def dingtalk_enabled(self) -> bool:
+        return bool(self.dingtalk_app_key and _set(self.dingtalk_app_secret))
+
+    @property
+    def feishu_enabled(self) -> bool:
+        return bool(
+            self.feishu_app_id
+            and _set(self.feishu_app_secret)
+            and _set(self.feishu_verification_token)
+        )
 
     def telegram_webhook_secret(self) -> str:
         """The secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token."""

@@ -22,6 +22,8 @@ from web.dashboard import broadcasts as dashboard_broadcasts
 from web.dashboard import keywords as dashboard_keywords
 from web.dashboard import routes as dashboard
 from web.dashboard import timebank as dashboard_timebank
+from webhooks.dingtalk import view as dingtalk_view
+from webhooks.feishu import view as feishu_view
 from webhooks.generic import view as generic_view
 from webhooks.telegram import view as telegram_view
 from webhooks.wechat import view as wechat_view
@@ -68,4 +70,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(telegram_view.build_router())
     app.include_router(wecom_view.build_router())
     app.include_router(wechat_view.build_router())
+    app.include_router(dingtalk_view.build_router())
+    app.include_router(feishu_view.build_router())
     return app
