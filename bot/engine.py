@@ -15,7 +15,7 @@ import unicodedata
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.context import BACK, CANCEL, MENU, Ctx, btn
-from bot.dialogs import followup, intake, onboarding, org, wall
+from bot.dialogs import activities, followup, intake, interests, onboarding, org, points, wall
 from bot.dialogs.menu import menu_buttons, show_help, show_menu
 from bot.events import InEvent
 from bot.throttle import Throttle
@@ -38,6 +38,11 @@ HELP_WORDS = {"帮助", "怎么用", "/help", "help", "?", "？"}
 MINE_WORDS = {"我的诉求", "查进度", "进度"}
 WALL_WORDS = {"心愿墙", "认领心愿", "微心愿墙"}
 DELETE_WORDS = {"删除我的信息", "注销", "删除信息"}
+# 志愿活动, 我的积分, 通知设置: stateless buttons valid in any state, a few text steps, and
+# words that act like their buttons (「签到」 is ``vi``). Payload prefixes: each module's docstring.
+FEATURES = (activities, points, interests)
+FEATURE_WORDS = {**activities.WORDS, **points.WORDS, **interests.WORDS}
+NUMBER_ANSWER_STATES = frozenset({points.AMOUNT_STATE})  # 「2」 there means 2 points
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.、。]?\s*$")
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
@@ -105,7 +110,7 @@ class DialogEngine:
 
     def _numbered_choice(self, ctx: Ctx, text: str | None) -> str | None:
         """「回复 1 确认」: a bare number picks that button of the last question."""
-        if not text:
+        if not text or ctx.state.state in NUMBER_ANSWER_STATES:
             return None
         match = _NUMBER.match(unicodedata.normalize("NFKC", text))
         index = int(match.group(1)) if match else _CN_DIGITS.get(text.strip())
@@ -181,6 +186,8 @@ class DialogEngine:
             return
         if payload is None and await wall.on_proof(ctx, text):
             return
+        if await self._features(ctx, payload, text, word):
+            return
         if event.phone and ctx.state.state == "ask_phone":
             await intake.on_phone(ctx, None, event.phone)
             return
@@ -214,6 +221,21 @@ class DialogEngine:
             await onboarding.ask_street(ctx)
         else:
             await onboarding.start(ctx)
+
+    async def _features(self, ctx: Ctx, payload: str | None, text: str | None, word: str) -> bool:
+        """Activities, points and notice settings: a button (or its word), then text steps."""
+        payload = FEATURE_WORDS.get(word, payload)
+        if payload is not None:
+            verb, _, arg = payload.partition(".")
+            for feature in FEATURES:
+                if await feature.on_button(ctx, verb, arg):
+                    return True
+            return False
+        if text:
+            for feature in FEATURES:
+                if await feature.on_text(ctx, text):
+                    return True
+        return False
 
     async def _request_buttons(self, ctx: Ctx, verb: str, arg: str) -> bool:
         """Buttons about one of the resident's own requests (valid in any state)."""

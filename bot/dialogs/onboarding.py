@@ -1,9 +1,10 @@
-"""First contact: welcome, privacy notice and consent, then the home community."""
+"""First contact: welcome, privacy notice and consent, the home community, then the activity
+notices wanted (a toggle list with 「跳过」, bot/dialogs/interests.py)."""
 
 from __future__ import annotations
 
 from bot.context import BACK, Ctx, btn
-from bot.dialogs.menu import show_menu
+from bot.dialogs import interests
 from community.catalog import t
 from community.notify import Button
 from community.residents import give_consent, list_communities, list_streets, set_community
@@ -79,7 +80,9 @@ async def on_community(ctx: Ctx, payload: str | None) -> None:
         )
         if community is not None:
             ctx.say_key("bot.community_set", community=community.name)
-            show_menu(ctx)
+            # Onboarding is over here (needs_onboarding is False): the list's buttons are
+            # ordinary stateless buttons, and anything typed instead goes to intake as usual.
+            await interests.offer(ctx)
             return
     await ask_community(ctx, int(ctx.data.get("street") or 0))
 
